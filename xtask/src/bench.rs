@@ -1,12 +1,84 @@
-//! `cargo xtask bench …`: side-by-side benchmarks against the reference implementations, as ratios.
+//! `cargo xtask bench …`: side-by-side benchmarks against the reference implementations,
+//! run in one command on the same inputs and reported as ratios.
 
-use anyhow::Result;
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
 use clap::Subcommand;
+
+use crate::python::{Venv, output};
 
 /// Benchmarks that can be run.
 #[derive(Subcommand)]
-pub enum BenchCmd {}
+pub enum BenchCmd {
+    /// Parquet read throughput (jets/s): hep-data vs pyarrow → numpy, same file.
+    Data {
+        /// Jet file to read.
+        #[arg(default_value = "datasets/jetnet30_g_20k.parquet")]
+        file: PathBuf,
+        /// Timed repetitions of each reader (best and median are reported).
+        #[arg(long, default_value_t = 7)]
+        repeats: usize,
+    },
+}
 
 pub fn run(cmd: BenchCmd) -> Result<()> {
-    match cmd {}
+    match cmd {
+        BenchCmd::Data { file, repeats } => data(&file, repeats),
+    }
+}
+
+fn data(file: &std::path::Path, repeats: usize) -> Result<()> {
+    let root = crate::workspace_root();
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    eprintln!("building the hep-data reader (release)…");
+    crate::python::run(
+        std::process::Command::new(&cargo)
+            .args([
+                "build",
+                "--release",
+                "-q",
+                "-p",
+                "hep-data",
+                "--example",
+                "read_throughput",
+            ])
+            .current_dir(&root),
+    )?;
+    let file = root.join(file);
+    let ours = output(
+        std::process::Command::new(root.join("target/release/examples/read_throughput"))
+            .arg(&file)
+            .arg(repeats.to_string()),
+    )?;
+    let venv = Venv::ensure("interop", "requirements-interop.txt")?;
+    let theirs = output(
+        venv.script("bench_data.py")
+            .arg(&file)
+            .arg(repeats.to_string()),
+    )?;
+    let o: serde_json::Value = serde_json::from_str(ours.trim()).context("hep-data output")?;
+    let t: serde_json::Value = serde_json::from_str(theirs.trim()).context("pyarrow output")?;
+    let rate = |v: &serde_json::Value, k: &str| {
+        v["jets"].as_f64().unwrap_or(0.0) / v[k].as_f64().unwrap_or(f64::NAN)
+    };
+    println!("file: {} ({} jets)", file.display(), o["jets"]);
+    println!(
+        "{:<34} {:>14} {:>14}",
+        "reader", "best jets/s", "median jets/s"
+    );
+    for v in [&o, &t] {
+        println!(
+            "{:<34} {:>14.0} {:>14.0}",
+            v["impl"].as_str().unwrap_or("?"),
+            rate(v, "best_s"),
+            rate(v, "median_s")
+        );
+    }
+    println!(
+        "ratio hep-data / pyarrow: {:.2}x (best), {:.2}x (median)",
+        rate(&o, "best_s") / rate(&t, "best_s"),
+        rate(&o, "median_s") / rate(&t, "median_s")
+    );
+    Ok(())
 }

@@ -211,44 +211,16 @@ pub fn load_any(path: &Path) -> Result<JetDataset> {
     Ok(ds)
 }
 
-/// Print jet counts, multiplicities and per-feature means/ranges.
+/// Print the per-feature summary table.
 pub fn print_summary(path: &Path, ds: &JetDataset) {
-    let n = ds.len();
-    let p = ds.num_slots();
-    let mean = |v: &[f32]| v.iter().map(|&x| f64::from(x)).sum::<f64>() / v.len().max(1) as f64;
-    let npart: Vec<f32> = ds.jets().num_particles.iter().map(|&x| x as f32).collect();
     println!(
-        "{}: {n} jets, P = {p}, mean num_particles {:.2}",
+        "{}: {} jets, P = {}",
         path.display(),
-        mean(&npart)
+        ds.len(),
+        ds.num_slots()
     );
-    for (k, name) in hep_data::PARTICLE_FEATURES.iter().enumerate() {
-        let vals: Vec<f32> = ds
-            .particles()
-            .chunks_exact(3)
-            .zip(ds.mask())
-            .filter(|(_, m)| **m == 1.0)
-            .map(|(f, _)| f[k])
-            .collect();
-        let (lo, hi) = vals
-            .iter()
-            .fold((f32::MAX, f32::MIN), |(l, h), &v| (l.min(v), h.max(v)));
-        println!(
-            "  {name:<8} mean {:>10.5}  min {lo:>9.5}  max {hi:>9.5}",
-            mean(&vals)
-        );
-    }
-    for (name, v) in [
-        ("jet_pt", &ds.jets().pt),
-        ("jet_eta", &ds.jets().eta),
-        ("jet_mass", &ds.jets().mass),
-    ] {
-        let (lo, hi) = v
-            .iter()
-            .fold((f32::MAX, f32::MIN), |(l, h), &x| (l.min(x), h.max(x)));
-        println!(
-            "  {name:<8} mean {:>10.3}  min {lo:>9.3}  max {hi:>9.3}",
-            mean(v)
-        );
-    }
+    print!(
+        "{}",
+        hep_data::summary::format_table(&hep_data::summary::describe(ds))
+    );
 }

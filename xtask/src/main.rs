@@ -6,7 +6,9 @@
 mod bench;
 mod data;
 mod fixtures;
+mod fixtures_data;
 mod python;
+mod tidy;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
@@ -30,6 +32,8 @@ enum Cmd {
     /// Benchmarks against the reference implementations, reported as ratios.
     #[command(subcommand)]
     Bench(bench::BenchCmd),
+    /// Check architecture invariants (crate layering, file headers).
+    Tidy,
 }
 
 fn main() -> Result<()> {
@@ -37,6 +41,7 @@ fn main() -> Result<()> {
         Cmd::Data(c) => data::run(c),
         Cmd::Fixtures(c) => fixtures::run(c),
         Cmd::Bench(c) => bench::run(c),
+        Cmd::Tidy => tidy::run(),
     }
 }
 

@@ -248,10 +248,10 @@ impl JetDataset {
                     return Err(non_finite(column, row, None, v));
                 }
             }
-            if let Some(phi) = &self.jets.phi {
-                if !phi[jet].is_finite() {
-                    return Err(non_finite("jet_phi", row, None, phi[jet]));
-                }
+            if let Some(phi) = &self.jets.phi
+                && !phi[jet].is_finite()
+            {
+                return Err(non_finite("jet_phi", row, None, phi[jet]));
             }
             let mask = &self.mask[jet * p..(jet + 1) * p];
             let feats = &self.particles[jet * p * 3..(jet + 1) * p * 3];

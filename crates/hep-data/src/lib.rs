@@ -22,6 +22,7 @@ pub mod npy;
 pub mod parquet;
 pub mod rng;
 pub mod split;
+pub mod summary;
 
 pub use error::{Error, Result, Source};
 pub use jets::{JetBatch, JetDataset, JetFeatures, JetType, PARTICLE_FEATURES};

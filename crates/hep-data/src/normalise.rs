@@ -15,7 +15,7 @@ use crate::error::{Error, Result};
 use crate::jets::JetType;
 
 fn check_width(name: &'static str, len: usize, f: usize) -> Result<()> {
-    if f == 0 || len % f != 0 {
+    if f == 0 || !len.is_multiple_of(f) {
         return Err(Error::Param {
             name,
             reason: format!("array of {len} values is not a multiple of {f} features"),
@@ -373,7 +373,7 @@ mod tests {
         let n = mpgan_particle_norm(JetType::G)
             .unwrap()
             .with_features(vec![true, false, true, false]);
-        let mut x = vec![1.4532885551452637f32, 0.3, 0.0, 1.0];
+        let mut x = vec![1.4532885551452637f64 as f32, 0.3, 0.0, 1.0];
         n.forward(&mut x).unwrap();
         assert_eq!(x, vec![1.0, 0.3, -0.5, 1.0]);
         assert!(mpgan_particle_norm(JetType::W).is_none());

@@ -507,16 +507,16 @@ fn check_schema(source: &Source, schema: &Schema) -> Result<usize> {
                 match dt {
                     DataType::FixedSizeList(f, size) if f.data_type() == &item => {
                         let size = *size as usize;
-                        if let Some(p) = num_slots {
-                            if p != size {
-                                return Err(Error::ListLength {
-                                    file: source.clone(),
-                                    column: name.to_string(),
-                                    row: 0,
-                                    expected: p,
-                                    found: size,
-                                });
-                            }
+                        if let Some(p) = num_slots
+                            && p != size
+                        {
+                            return Err(Error::ListLength {
+                                file: source.clone(),
+                                column: name.to_string(),
+                                row: 0,
+                                expected: p,
+                                found: size,
+                            });
                         }
                         num_slots = Some(size);
                     }
@@ -546,14 +546,14 @@ fn check_schema(source: &Source, schema: &Schema) -> Result<usize> {
         })?),
         None => None,
     };
-    if let Some(f) = schema.metadata().get(KEY_FORMAT) {
-        if f != FORMAT {
-            return Err(Error::Metadata {
-                file: source.clone(),
-                key: KEY_FORMAT.into(),
-                reason: format!("unsupported format {f:?}, expected {FORMAT:?}"),
-            });
-        }
+    if let Some(f) = schema.metadata().get(KEY_FORMAT)
+        && f != FORMAT
+    {
+        return Err(Error::Metadata {
+            file: source.clone(),
+            key: KEY_FORMAT.into(),
+            reason: format!("unsupported format {f:?}, expected {FORMAT:?}"),
+        });
     }
     match (num_slots, meta_p) {
         (Some(a), Some(b)) if a != b => Err(Error::Metadata {
@@ -627,14 +627,14 @@ fn list_values<'a, T: ArrowPrimitiveType>(
     };
     let prim = values.as_primitive::<T>();
     let slice = &prim.values()[start..start + rows * p];
-    if prim.null_count() > 0 {
-        if let Some(i) = (start..start + rows * p).find(|&i| prim.is_null(i)) {
-            return Err(Error::Null {
-                file: source.clone(),
-                column: column.to_string(),
-                row: offset + (i - start) / p.max(1),
-            });
-        }
+    if prim.null_count() > 0
+        && let Some(i) = (start..start + rows * p).find(|&i| prim.is_null(i))
+    {
+        return Err(Error::Null {
+            file: source.clone(),
+            column: column.to_string(),
+            row: offset + (i - start) / p.max(1),
+        });
     }
     Ok(slice)
 }

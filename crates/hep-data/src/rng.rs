@@ -66,9 +66,9 @@ impl SeedSequence {
             }
         }
         for &word in entropy.iter().skip(POOL_SIZE) {
-            for dst in 0..POOL_SIZE {
+            for slot in pool.iter_mut() {
                 let h = hashmix(word);
-                pool[dst] = mix(pool[dst], h);
+                *slot = mix(*slot, h);
             }
         }
         Self { pool }
