@@ -1,6 +1,7 @@
-//! `hepgen`: the user-facing command line — summarise and plot datasets (and, as models
-//! land, train, generate, evaluate and report).
+//! `hepgen`: the user-facing command line — summarise and plot datasets, generate jets (and,
+//! as the issues land, train, evaluate and report).
 
+mod generate;
 mod plot;
 
 use std::path::{Path, PathBuf};
@@ -36,6 +37,8 @@ enum Cmd {
         #[arg(long, default_value = "out/jet_mass.png")]
         plot: PathBuf,
     },
+    /// Generate jets with an MPGAN generator (published `.pt` weights or our checkpoints).
+    Generate(generate::GenerateArgs),
 }
 
 fn main() -> Result<()> {
@@ -45,6 +48,7 @@ fn main() -> Result<()> {
             jet_type,
             plot,
         } => summary(&files, jet_type.parse()?, &plot),
+        Cmd::Generate(a) => generate::run(a),
     }
 }
 

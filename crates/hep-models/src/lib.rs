@@ -1,1 +1,14 @@
-//! placeholder
+//! Generative models for sparse particle-physics data on candle.
+//!
+//! - [`mpgan`]: the message-passing GAN generator of Kansal et al. (NeurIPS 2021), loading the
+//!   published PyTorch weights and reproducing their output.
+//!
+//! Models take a [`candle_nn::VarBuilder`] whose parameter names are the checkpoint keys of the
+//! reference implementation, so published state dicts load without renaming. File I/O
+//! (checkpoints, PyTorch pickles) is done by the binaries; this crate works on tensors.
+#![warn(missing_docs)]
+
+mod error;
+pub mod mpgan;
+
+pub use error::{Error, Result};

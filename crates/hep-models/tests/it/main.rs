@@ -1,0 +1,3 @@
+//! Integration tests of hep-models against the published reference models.
+
+mod mpgan_golden;
