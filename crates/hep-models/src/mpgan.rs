@@ -317,7 +317,7 @@ pub fn to_physical(output: &[f32], jet_type: JetType) -> Result<(Vec<f32>, Vec<f
         value: jet_type.to_string(),
         reason: "the published MPGAN normalisation exists for g, q and t only",
     })?;
-    if output.len() % 4 != 0 {
+    if !output.len().is_multiple_of(4) {
         return Err(Error::Shape {
             op: "to_physical",
             arg: "output",

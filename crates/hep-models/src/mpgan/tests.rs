@@ -1,6 +1,7 @@
 //! Unit tests of the MPGAN generator on random weights.
 
 use super::*;
+use candle_core::DType;
 use candle_nn::VarMap;
 use rand::SeedableRng;
 
