@@ -1,7 +1,8 @@
 //! Generative models for sparse particle-physics data on candle.
 //!
 //! - [`mpgan`]: the message-passing GAN generator of Kansal et al. (NeurIPS 2021), loading the
-//!   published PyTorch weights and reproducing their output.
+//!   published PyTorch weights and reproducing their output, and its discriminator.
+//! - [`optim`]: RMSprop (MPGAN's optimiser) with checkpointable state.
 //!
 //! Models take a [`candle_nn::VarBuilder`] whose parameter names are the checkpoint keys of the
 //! reference implementation, so published state dicts load without renaming. File I/O
@@ -10,5 +11,6 @@
 
 mod error;
 pub mod mpgan;
+pub mod optim;
 
 pub use error::{Error, Result};

@@ -30,6 +30,10 @@ use hep_sparse::{MaskedMessagePassing, MessagePassingConfig, mask_from_multiplic
 
 use crate::{Error, Result};
 
+mod discriminator;
+pub mod train;
+pub use discriminator::MpDiscriminator;
+
 /// Architecture of an MPGAN generator (defaults: the published `mp_{g,q,t}` models).
 #[derive(Debug, Clone, PartialEq)]
 pub struct MpGanConfig {
@@ -106,7 +110,7 @@ impl MpGanConfig {
     }
 }
 
-fn leaky_relu(x: &Tensor, slope: f64) -> candle_core::Result<Tensor> {
+pub(crate) fn leaky_relu(x: &Tensor, slope: f64) -> candle_core::Result<Tensor> {
     let zeros = x.zeros_like()?;
     x.maximum(&zeros)? + (x.minimum(&zeros)? * slope)?
 }
