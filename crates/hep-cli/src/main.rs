@@ -1,6 +1,7 @@
 //! `hepgen`: the user-facing command line — summarise and plot datasets, generate jets (and,
 //! as the issues land, train, evaluate and report).
 
+mod evaluate;
 mod generate;
 mod plot;
 
@@ -39,6 +40,9 @@ enum Cmd {
     },
     /// Generate jets with an MPGAN generator (published `.pt` weights or our checkpoints).
     Generate(generate::GenerateArgs),
+    /// The JetNet metric suite (W1M, W1P, W1EFP, FPD, KPD, COV/MMD, precision/recall,
+    /// density/coverage) between real and generated jets.
+    Evaluate(evaluate::EvaluateArgs),
 }
 
 fn main() -> Result<()> {
@@ -49,6 +53,7 @@ fn main() -> Result<()> {
             plot,
         } => summary(&files, jet_type.parse()?, &plot),
         Cmd::Generate(a) => generate::run(a),
+        Cmd::Evaluate(a) => evaluate::run(a),
     }
 }
 
