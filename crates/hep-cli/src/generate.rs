@@ -10,7 +10,7 @@ use candle_nn::VarBuilder;
 use clap::Args;
 use hep_data::npy::{JetArrayOptions, jets_from_array, read_npy, write_npy};
 use hep_data::{JetType, Source};
-use hep_models::mpgan::{MpGanConfig, MpGenerator, to_physical};
+use hep_models::mpgan::{MpGanConfig, MpGenerator, to_physical_with};
 use rand::SeedableRng;
 
 /// Arguments of `hepgen generate`.
@@ -50,7 +50,7 @@ pub struct GenerateArgs {
 }
 
 /// Load generator weights from `.pt` or `.safetensors`.
-pub fn load_generator(path: &Path, dev: &Device) -> Result<MpGenerator> {
+pub fn load_generator(path: &Path, cfg: &MpGanConfig, dev: &Device) -> Result<MpGenerator> {
     let vb = match path.extension().and_then(|e| e.to_str()) {
         Some("pt") | Some("pth") => VarBuilder::from_pth(path, DType::F32, dev)?,
         Some("safetensors") => {
@@ -62,7 +62,7 @@ pub fn load_generator(path: &Path, dev: &Device) -> Result<MpGenerator> {
             path.display()
         ),
     };
-    MpGenerator::new(&MpGanConfig::default(), vb)
+    MpGenerator::new(cfg, vb)
         .with_context(|| format!("{}: not an MPGAN generator checkpoint", path.display()))
 }
 
@@ -121,7 +121,19 @@ pub fn run(a: GenerateArgs) -> Result<()> {
     let jet_type: JetType = a.jet_type.parse()?;
     ensure!(a.batch > 0, "--batch must be positive");
     let dev = Device::Cpu;
-    let g = load_generator(&a.checkpoint, &dev)?;
+    // Our checkpoints carry their architecture and normalisation in a JSON beside them;
+    // published weights use the paper architecture and the published constants.
+    let saved = crate::train::saved_norm(&a.checkpoint)?;
+    let model_cfg = saved.as_ref().map(|(_, s)| s.config()).unwrap_or_default();
+    let norm = match &saved {
+        Some((n, _)) => n.clone(),
+        None => hep_data::normalise::mpgan_particle_norm(jet_type).with_context(|| {
+            format!(
+                "no normalisation for {jet_type} jets: published MPGAN constants exist for g, q, t"
+            )
+        })?,
+    };
+    let g = load_generator(&a.checkpoint, &model_cfg, &dev)?;
     let cfg = g.config().clone();
     let (slots, hidden) = (cfg.num_particles, cfg.hidden_node_size);
     let given_noise = match &a.noise {
@@ -175,7 +187,7 @@ pub fn run(a: GenerateArgs) -> Result<()> {
         );
         write_npy(&a.out, &[n, slots, cfg.output_features + 1], &out)?;
     } else {
-        let (mut feats, mut mask) = to_physical(&out, jet_type)?;
+        let (mut feats, mut mask) = to_physical_with(&out, &norm)?;
         sort_by_pt(&mut feats, &mut mask, slots);
         let mut arr = Vec::with_capacity(n * slots * 4);
         for (f, m) in feats.chunks_exact(3).zip(&mask) {

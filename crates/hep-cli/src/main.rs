@@ -4,6 +4,7 @@
 mod evaluate;
 mod generate;
 mod plot;
+mod train;
 
 use std::path::{Path, PathBuf};
 
@@ -43,6 +44,8 @@ enum Cmd {
     /// The JetNet metric suite (W1M, W1P, W1EFP, FPD, KPD, COV/MMD, precision/recall,
     /// density/coverage) between real and generated jets.
     Evaluate(evaluate::EvaluateArgs),
+    /// Train MPGAN on a jet file (W1M-selected best epoch, checkpoints, --resume).
+    Train(train::TrainArgs),
 }
 
 fn main() -> Result<()> {
@@ -54,6 +57,7 @@ fn main() -> Result<()> {
         } => summary(&files, jet_type.parse()?, &plot),
         Cmd::Generate(a) => generate::run(a),
         Cmd::Evaluate(a) => evaluate::run(a),
+        Cmd::Train(a) => train::run(a),
     }
 }
 

@@ -321,6 +321,26 @@ pub fn to_physical(output: &[f32], jet_type: JetType) -> Result<(Vec<f32>, Vec<f
         value: jet_type.to_string(),
         reason: "the published MPGAN normalisation exists for g, q and t only",
     })?;
+    to_physical_with(output, &norm)
+}
+
+/// [`to_physical`] with an explicit 4-feature normalisation (e.g. one derived from the
+/// training data of our own runs).
+///
+/// # Errors
+/// [`Error::Shape`] when the last dimension is not 4 or `norm` has another width.
+pub fn to_physical_with(
+    output: &[f32],
+    norm: &hep_data::normalise::FeaturewiseLinearBounded,
+) -> Result<(Vec<f32>, Vec<f32>)> {
+    if norm.num_features() != 4 {
+        return Err(Error::Shape {
+            op: "to_physical_with",
+            arg: "norm",
+            expected: "4 features (η, φ, pT, mask)".into(),
+            found: vec![norm.num_features()],
+        });
+    }
     if !output.len().is_multiple_of(4) {
         return Err(Error::Shape {
             op: "to_physical",
