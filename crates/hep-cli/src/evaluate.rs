@@ -43,7 +43,8 @@ pub struct EvaluateArgs {
     json: Option<PathBuf>,
 }
 
-fn load(path: &Path, jet_type: JetType) -> Result<JetDataset> {
+/// Load real or generated jets (`.npy` padding is compacted).
+pub fn load(path: &Path, jet_type: JetType) -> Result<JetDataset> {
     let ds = if path.extension().is_some_and(|e| e == "npy") {
         // Generator output may interleave padding; metrics do not depend on particle order.
         read_jets_npy(
@@ -69,9 +70,15 @@ fn mean_estimate(v: &[Estimate]) -> Estimate {
     }
 }
 
-pub fn run(a: EvaluateArgs) -> Result<()> {
-    let jet_type: JetType = a.jet_type.parse()?;
-    let wanted: Vec<String> = match &a.metrics {
+/// One printed row: metric name, formatted value, seconds spent.
+pub type Row = (String, String, f64);
+
+/// Parse a `--metrics` list (default: every metric of [`METRICS`]).
+///
+/// # Errors
+/// Unknown names; `fpnd`, which is not available yet.
+pub fn parse_metrics(list: Option<&str>) -> Result<Vec<String>> {
+    let wanted: Vec<String> = match list {
         Some(list) => list
             .split(',')
             .map(|s| s.trim().to_lowercase())
@@ -92,14 +99,20 @@ pub fn run(a: EvaluateArgs) -> Result<()> {
              still to land (hep-metrics); run the other metrics"
         );
     }
-    let real_path = a
-        .real
-        .as_ref()
-        .context("--real is required for these metrics")?;
-    let real =
-        load(real_path, jet_type).with_context(|| format!("loading {}", real_path.display()))?;
-    let generated = load(&a.generated, jet_type)
-        .with_context(|| format!("loading {}", a.generated.display()))?;
+    Ok(wanted)
+}
+
+/// Compute the `wanted` metrics of `generated` against `real`: the JSON values (stable keys,
+/// `[value, error]`) and the rows of the printed table.
+///
+/// # Errors
+/// Metric errors (shapes, empty inputs, non-finite values).
+pub fn compute(
+    real: &JetDataset,
+    generated: &JetDataset,
+    wanted: &[String],
+    seed: u64,
+) -> Result<(serde_json::Map<String, Value>, Vec<Row>)> {
     let rv = JetsView::new(real.particles(), [real.len(), real.num_slots(), 3])?;
     let gv = JetsView::new(
         generated.particles(),
@@ -107,22 +120,14 @@ pub fn run(a: EvaluateArgs) -> Result<()> {
     )?;
     let rmask: Vec<bool> = real.mask().iter().map(|&m| m == 1.0).collect();
     let gmask: Vec<bool> = generated.mask().iter().map(|&m| m == 1.0).collect();
-    println!(
-        "real: {} ({} jets)   generated: {} ({} jets)   seed {}",
-        real_path.display(),
-        real.len(),
-        a.generated.display(),
-        generated.len(),
-        a.seed
-    );
     let mut out = serde_json::Map::new();
-    let mut rows: Vec<(String, String, f64)> = Vec::new();
+    let mut rows: Vec<Row> = Vec::new();
     let has = |m: &str| wanted.iter().any(|w| w == m);
     let fmt = |e: &Estimate| format!("{:.6e} ± {:.2e}", e.value, e.error);
 
     if has("w1m") {
         let t = Instant::now();
-        let e = w1m(rv, gv, &Bootstrap::default(), &mut NumpyRng::new(a.seed))?;
+        let e = w1m(rv, gv, &Bootstrap::default(), &mut NumpyRng::new(seed))?;
         out.insert("w1m".into(), pair(&e));
         rows.push(("w1m".into(), fmt(&e), t.elapsed().as_secs_f64()));
     }
@@ -134,7 +139,7 @@ pub fn run(a: EvaluateArgs) -> Result<()> {
             gv,
             Some(&gmask),
             &W1pConfig::default(),
-            &mut NumpyRng::new(a.seed),
+            &mut NumpyRng::new(seed),
         )?;
         let m = mean_estimate(&v);
         out.insert("w1p".into(), pair(&m));
@@ -153,7 +158,7 @@ pub fn run(a: EvaluateArgs) -> Result<()> {
     }
     if has("w1efp") {
         let t = Instant::now();
-        let v = w1efp(rv, gv, &Bootstrap::default(), &mut NumpyRng::new(a.seed))?;
+        let v = w1efp(rv, gv, &Bootstrap::default(), &mut NumpyRng::new(seed))?;
         let m = mean_estimate(&v);
         out.insert("w1efp".into(), pair(&m));
         out.insert(
@@ -169,8 +174,11 @@ pub fn run(a: EvaluateArgs) -> Result<()> {
     if has("fpd") || has("kpd") || has("prdc") {
         let t = Instant::now();
         let (fr, fg) = (efps(rv, EfpSet::D4)?, efps(gv, EfpSet::D4)?);
-        let secs = t.elapsed().as_secs_f64();
-        rows.push(("36 EFPs of both samples".into(), String::new(), secs));
+        rows.push((
+            "36 EFPs of both samples".into(),
+            String::new(),
+            t.elapsed().as_secs_f64(),
+        ));
         let d = fr.len() / real.len();
         let frv = FeaturesView::new(&fr, [real.len(), d])?;
         let fgv = FeaturesView::new(&fg, [generated.len(), d])?;
@@ -180,7 +188,7 @@ pub fn run(a: EvaluateArgs) -> Result<()> {
                 frv,
                 fgv,
                 &FpdConfig {
-                    seed: a.seed,
+                    seed,
                     ..Default::default()
                 },
             )?;
@@ -193,7 +201,7 @@ pub fn run(a: EvaluateArgs) -> Result<()> {
                 frv,
                 fgv,
                 &KpdConfig {
-                    seed: a.seed,
+                    seed,
                     ..Default::default()
                 },
             )?;
@@ -206,7 +214,7 @@ pub fn run(a: EvaluateArgs) -> Result<()> {
                 frv,
                 fgv,
                 &PrdcConfig {
-                    seed: a.seed,
+                    seed,
                     ..Default::default()
                 },
             )?;
@@ -224,13 +232,39 @@ pub fn run(a: EvaluateArgs) -> Result<()> {
     }
     if has("cov_mmd") {
         let t = Instant::now();
-        let c = cov_mmd(rv, gv, &CovMmdConfig::default(), &mut NumpyRng::new(a.seed))?;
-        let secs = t.elapsed().as_secs_f64();
+        let c = cov_mmd(rv, gv, &CovMmdConfig::default(), &mut NumpyRng::new(seed))?;
         out.insert("cov".into(), json!([c.cov, Value::Null]));
         out.insert("mmd".into(), json!([c.mmd, Value::Null]));
-        rows.push(("cov".into(), format!("{:.4}", c.cov), secs));
+        rows.push((
+            "cov".into(),
+            format!("{:.4}", c.cov),
+            t.elapsed().as_secs_f64(),
+        ));
         rows.push(("mmd".into(), format!("{:.6}", c.mmd), 0.0));
     }
+    Ok((out, rows))
+}
+
+pub fn run(a: EvaluateArgs) -> Result<()> {
+    let jet_type: JetType = a.jet_type.parse()?;
+    let wanted = parse_metrics(a.metrics.as_deref())?;
+    let real_path = a
+        .real
+        .as_ref()
+        .context("--real is required for these metrics")?;
+    let real =
+        load(real_path, jet_type).with_context(|| format!("loading {}", real_path.display()))?;
+    let generated = load(&a.generated, jet_type)
+        .with_context(|| format!("loading {}", a.generated.display()))?;
+    println!(
+        "real: {} ({} jets)   generated: {} ({} jets)   seed {}",
+        real_path.display(),
+        real.len(),
+        a.generated.display(),
+        generated.len(),
+        a.seed
+    );
+    let (out, rows) = compute(&real, &generated, &wanted, a.seed)?;
     println!("{:<28} {:>28} {:>9}", "metric", "value ± error", "seconds");
     for (name, val, secs) in &rows {
         let s = if *secs > 0.0 {

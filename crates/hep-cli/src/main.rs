@@ -4,6 +4,7 @@
 mod evaluate;
 mod generate;
 mod plot;
+mod report;
 mod train;
 
 use std::path::{Path, PathBuf};
@@ -46,6 +47,8 @@ enum Cmd {
     Evaluate(evaluate::EvaluateArgs),
     /// Train MPGAN on a jet file (W1M-selected best epoch, checkpoints, --resume).
     Train(train::TrainArgs),
+    /// Markdown + HTML report with plots and metrics, real vs generated and real vs real.
+    Report(report::ReportArgs),
 }
 
 fn main() -> Result<()> {
@@ -58,6 +61,7 @@ fn main() -> Result<()> {
         Cmd::Generate(a) => generate::run(a),
         Cmd::Evaluate(a) => evaluate::run(a),
         Cmd::Train(a) => train::run(a),
+        Cmd::Report(a) => report::run(a),
     }
 }
 
