@@ -11,6 +11,22 @@ use crate::python::{Venv, output};
 /// Benchmarks that can be run.
 #[derive(Subcommand)]
 pub enum BenchCmd {
+    /// MPGAN generation jets/s and training-step time vs PyTorch (same weights, same CPU) and
+    /// vs Pythia 8 + FastJet's CPU time per jet.
+    Mpgan {
+        /// Jets to generate.
+        #[arg(long, default_value_t = 4096)]
+        n: usize,
+        /// Generation batch size.
+        #[arg(long, default_value_t = 1024)]
+        batch: usize,
+        /// Training batch size.
+        #[arg(long, default_value_t = 64)]
+        train_batch: usize,
+        /// Timed training steps.
+        #[arg(long, default_value_t = 3)]
+        steps: usize,
+    },
     /// Parquet read throughput (jets/s): hep-data vs pyarrow → numpy, same file.
     Data {
         /// Jet file to read.
@@ -25,6 +41,12 @@ pub enum BenchCmd {
 pub fn run(cmd: BenchCmd) -> Result<()> {
     match cmd {
         BenchCmd::Data { file, repeats } => data(&file, repeats),
+        BenchCmd::Mpgan {
+            n,
+            batch,
+            train_batch,
+            steps,
+        } => crate::bench_mpgan::run(n, batch, train_batch, steps),
     }
 }
 

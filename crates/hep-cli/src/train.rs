@@ -280,6 +280,11 @@ pub fn run(a: TrainArgs) -> Result<()> {
             );
         }
         eprintln!();
+        let step_secs = t0.elapsed().as_secs_f64() / batches_per_epoch as f64;
+        println!(
+            "epoch {epoch}: {step_secs:.3} s per training step (batch {})",
+            a.batch
+        );
         let (md, mg) = (sd / batches_per_epoch as f64, sg / batches_per_epoch as f64);
         let mut w = (f64::NAN, f64::NAN);
         if epoch % a.eval_every == 0 || epoch == a.epochs {
