@@ -706,6 +706,29 @@ fn check_schema(source: &Source, schema: &Schema) -> Result<usize> {
     }
 }
 
+/// Every row of a variable-length list column must hold `p` entries; returns the first offset.
+fn check_offsets<O: arrow_array::OffsetSizeTrait>(
+    source: &Source,
+    column: &str,
+    offs: &[O],
+    p: usize,
+    offset: usize,
+) -> Result<usize> {
+    for (r, w) in offs.windows(2).enumerate() {
+        let len = (w[1] - w[0]).as_usize();
+        if len != p {
+            return Err(Error::ListLength {
+                file: source.clone(),
+                column: column.to_string(),
+                row: offset + r,
+                expected: p,
+                found: len,
+            });
+        }
+    }
+    Ok(offs.first().map_or(0, |o| o.as_usize()))
+}
+
 /// Contiguous `[rows, P]` values of a list column, checking lengths and nulls.
 fn list_values<'a, T: ArrowPrimitiveType>(
     source: &Source,
@@ -729,37 +752,13 @@ fn list_values<'a, T: ArrowPrimitiveType>(
         }
         DataType::List(_) => {
             let a = arr.as_list::<i32>();
-            let offs = a.value_offsets();
-            for r in 0..rows {
-                let len = (offs[r + 1] - offs[r]) as usize;
-                if len != p {
-                    return Err(Error::ListLength {
-                        file: source.clone(),
-                        column: column.to_string(),
-                        row: offset + r,
-                        expected: p,
-                        found: len,
-                    });
-                }
-            }
-            (a.values().as_ref(), offs[0] as usize)
+            let start = check_offsets(source, column, a.value_offsets(), p, offset)?;
+            (a.values().as_ref(), start)
         }
         DataType::LargeList(_) => {
             let a = arr.as_list::<i64>();
-            let offs = a.value_offsets();
-            for r in 0..rows {
-                let len = (offs[r + 1] - offs[r]) as usize;
-                if len != p {
-                    return Err(Error::ListLength {
-                        file: source.clone(),
-                        column: column.to_string(),
-                        row: offset + r,
-                        expected: p,
-                        found: len,
-                    });
-                }
-            }
-            (a.values().as_ref(), offs[0] as usize)
+            let start = check_offsets(source, column, a.value_offsets(), p, offset)?;
+            (a.values().as_ref(), start)
         }
         other => unreachable!("schema checked: {other}"),
     };

@@ -27,6 +27,8 @@ use candle_core::{D, Device, Tensor};
 use candle_nn::{Linear, Module, VarBuilder};
 use hep_data::JetType;
 use hep_sparse::{MaskedMessagePassing, MessagePassingConfig, mask_from_multiplicity};
+use rand::Rng;
+use rand::rngs::StdRng;
 
 use crate::{Error, Result};
 
@@ -115,17 +117,39 @@ pub(crate) fn leaky_relu(x: &Tensor, slope: f64) -> candle_core::Result<Tensor> 
     x.maximum(&zeros)? + (x.minimum(&zeros)? * slope)?
 }
 
-/// A stack of linear layers with LeakyReLU after each (optionally not after the last):
-/// MPGAN's `LinearNet` without dropout.
+/// Inverted dropout with a mask drawn from `rng` (identity when `p == 0` or `rng` is `None`).
+pub(crate) fn dropout(x: &Tensor, p: f64, rng: Option<&mut StdRng>) -> Result<Tensor> {
+    let Some(rng) = rng else { return Ok(x.clone()) };
+    if p <= 0.0 {
+        return Ok(x.clone());
+    }
+    let keep = 1.0 - p;
+    let scale = (1.0 / keep) as f32;
+    let m: Vec<f32> = (0..x.elem_count())
+        .map(|_| {
+            if rng.random::<f64>() < keep {
+                scale
+            } else {
+                0.0
+            }
+        })
+        .collect();
+    let m = Tensor::from_vec(m, x.shape(), x.device())?.to_dtype(x.dtype())?;
+    Ok((x * m)?)
+}
+
+/// A stack of linear layers with LeakyReLU after each (optionally not after the last) and
+/// optional dropout after every layer: MPGAN's `LinearNet`.
 #[derive(Debug, Clone)]
 pub struct LinearNet {
     layers: Vec<Linear>,
     final_linear: bool,
     slope: f64,
+    dropout: f64,
 }
 
 impl LinearNet {
-    /// Layers `sizes[0] → sizes[1] → …`, named `net.{k}` under `vb`.
+    /// Layers `sizes[0] → sizes[1] → …`, named `net.{k}` under `vb`, without dropout.
     ///
     /// # Errors
     /// Missing or mis-shaped parameters.
@@ -139,12 +163,27 @@ impl LinearNet {
             layers,
             final_linear,
             slope,
+            dropout: 0.0,
         })
     }
-}
 
-impl Module for LinearNet {
-    fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+    /// Apply dropout with probability `p` after every layer in
+    /// [`forward_train`](Self::forward_train).
+    pub fn with_dropout(mut self, p: f64) -> Self {
+        self.dropout = p;
+        self
+    }
+
+    /// The layers.
+    pub fn layers(&self) -> &[Linear] {
+        &self.layers
+    }
+
+    /// Forward pass; dropout is active when `rng` is given.
+    ///
+    /// # Errors
+    /// Tensor errors.
+    pub fn forward_train(&self, x: &Tensor, mut rng: Option<&mut StdRng>) -> Result<Tensor> {
         let last = self.layers.len() - 1;
         let mut x = x.clone();
         for (k, l) in self.layers.iter().enumerate() {
@@ -152,8 +191,18 @@ impl Module for LinearNet {
             if k < last || !self.final_linear {
                 x = leaky_relu(&x, self.slope)?;
             }
+            x = dropout(&x, self.dropout, rng.as_deref_mut())?;
         }
         Ok(x)
+    }
+}
+
+impl Module for LinearNet {
+    fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        self.forward_train(x, None).map_err(|e| match e {
+            Error::Candle(c) => c,
+            other => candle_core::Error::Msg(other.to_string()),
+        })
     }
 }
 

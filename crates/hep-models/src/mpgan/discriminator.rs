@@ -15,84 +15,19 @@
 //! `dea_sum=True`, `fnd=[]`, `disc_dropout=0.5`).
 
 use candle_core::{D, Tensor};
-use candle_nn::{Linear, Module, VarBuilder};
-use rand::Rng;
+use candle_nn::{Module, VarBuilder};
 use rand::rngs::StdRng;
 
-use super::{MpGanConfig, leaky_relu};
+use super::{LinearNet, MpGanConfig, dropout, leaky_relu};
 use crate::{Error, Result};
-
-/// Inverted dropout with a mask drawn from `rng` (identity when `p == 0` or `rng` is `None`).
-fn dropout(x: &Tensor, p: f64, rng: Option<&mut StdRng>) -> Result<Tensor> {
-    let Some(rng) = rng else { return Ok(x.clone()) };
-    if p <= 0.0 {
-        return Ok(x.clone());
-    }
-    let keep = 1.0 - p;
-    let scale = (1.0 / keep) as f32;
-    let m: Vec<f32> = (0..x.elem_count())
-        .map(|_| {
-            if rng.random::<f64>() < keep {
-                scale
-            } else {
-                0.0
-            }
-        })
-        .collect();
-    let m = Tensor::from_vec(m, x.shape(), x.device())?.to_dtype(x.dtype())?;
-    Ok((x * m)?)
-}
-
-/// Linear layers with LeakyReLU (not after the last when `final_linear`) and dropout after
-/// every layer: the reference `LinearNet` with `dropout_p`.
-#[derive(Debug, Clone)]
-struct DropoutNet {
-    layers: Vec<Linear>,
-    final_linear: bool,
-    slope: f64,
-    p: f64,
-}
-
-impl DropoutNet {
-    fn new(
-        sizes: &[usize],
-        final_linear: bool,
-        slope: f64,
-        p: f64,
-        vb: VarBuilder,
-    ) -> Result<Self> {
-        let layers = sizes
-            .windows(2)
-            .enumerate()
-            .map(|(k, w)| candle_nn::linear(w[0], w[1], vb.pp("net").pp(k)))
-            .collect::<candle_core::Result<_>>()?;
-        Ok(Self {
-            layers,
-            final_linear,
-            slope,
-            p,
-        })
-    }
-
-    fn forward(&self, x: &Tensor, mut rng: Option<&mut StdRng>) -> Result<Tensor> {
-        let last = self.layers.len() - 1;
-        let mut x = x.clone();
-        for (k, l) in self.layers.iter().enumerate() {
-            x = l.forward(&x)?;
-            if k < last || !self.final_linear {
-                x = leaky_relu(&x, self.slope)?;
-            }
-            x = dropout(&x, self.p, rng.as_deref_mut())?;
-        }
-        Ok(x)
-    }
-}
 
 /// One discriminator message-passing layer.
 #[derive(Debug, Clone)]
 struct DiscLayer {
-    fe: DropoutNet,
-    fn_: DropoutNet,
+    fe: LinearNet,
+    fn_: LinearNet,
+    slope: f64,
+    p: f64,
     in_size: usize,
     out: usize,
 }
@@ -101,14 +36,18 @@ impl DiscLayer {
     fn new(cfg: &MpGanConfig, in_size: usize, out: usize, p: f64, vb: VarBuilder) -> Result<Self> {
         let mut fe_sizes = vec![2 * in_size];
         fe_sizes.extend_from_slice(&cfg.fe);
-        let fe = DropoutNet::new(&fe_sizes, false, cfg.leaky_relu_alpha, p, vb.pp("fe"))?;
+        let fe =
+            LinearNet::new(&fe_sizes, false, cfg.leaky_relu_alpha, vb.pp("fe"))?.with_dropout(p);
         let mut fn_sizes = vec![cfg.fe.last().copied().unwrap_or(0) + in_size];
         fn_sizes.extend_from_slice(&cfg.fn_);
         fn_sizes.push(out);
-        let fn_ = DropoutNet::new(&fn_sizes, true, cfg.leaky_relu_alpha, p, vb.pp("fn"))?;
+        let fn_ =
+            LinearNet::new(&fn_sizes, true, cfg.leaky_relu_alpha, vb.pp("fn"))?.with_dropout(p);
         Ok(Self {
             fe,
             fn_,
+            slope: cfg.leaky_relu_alpha,
+            p,
             in_size,
             out,
         })
@@ -117,7 +56,7 @@ impl DiscLayer {
     fn forward(&self, h: &Tensor, mask: &Tensor, mut rng: Option<&mut StdRng>) -> Result<Tensor> {
         let (b, n, f) = h.dims3()?;
         debug_assert_eq!(f, self.in_size);
-        let first = &self.fe.layers[0];
+        let first = &self.fe.layers()[0];
         let w = first.weight();
         let wa = w.narrow(1, 0, f)?;
         let wb = w.narrow(1, f, f)?;
@@ -129,11 +68,11 @@ impl DiscLayer {
             x = x.broadcast_add(bias)?;
         }
         let width = x.dim(D::Minus1)?;
-        let mut x = leaky_relu(&x.reshape((b * n * n, width))?, self.fe.slope)?;
-        x = dropout(&x, self.fe.p, rng.as_deref_mut())?;
-        for l in &self.fe.layers[1..] {
-            x = leaky_relu(&l.forward(&x)?, self.fe.slope)?;
-            x = dropout(&x, self.fe.p, rng.as_deref_mut())?;
+        let mut x = leaky_relu(&x.reshape((b * n * n, width))?, self.slope)?;
+        x = dropout(&x, self.p, rng.as_deref_mut())?;
+        for l in &self.fe.layers()[1..] {
+            x = leaky_relu(&l.forward(&x)?, self.slope)?;
+            x = dropout(&x, self.p, rng.as_deref_mut())?;
         }
         let width = x.dim(D::Minus1)?;
         let x = x.reshape((b, n, n, width))?;
@@ -142,7 +81,7 @@ impl DiscLayer {
             .sum(2)?;
         let x = Tensor::cat(&[&m, h], D::Minus1)?;
         let fw = x.dim(D::Minus1)?;
-        let x = self.fn_.forward(&x.reshape((b * n, fw))?, rng)?;
+        let x = self.fn_.forward_train(&x.reshape((b * n, fw))?, rng)?;
         Ok(x.reshape((b, n, self.out))?)
     }
 }
@@ -152,7 +91,7 @@ impl DiscLayer {
 pub struct MpDiscriminator {
     cfg: MpGanConfig,
     layers: Vec<DiscLayer>,
-    fnd: DropoutNet,
+    fnd: LinearNet,
 }
 
 impl MpDiscriminator {
@@ -178,13 +117,8 @@ impl MpDiscriminator {
                 DiscLayer::new(cfg, in_size, h, dropout_p, vb.pp("mp_layers").pp(k))
             })
             .collect::<Result<_>>()?;
-        let fnd = DropoutNet::new(
-            &[h, 1],
-            true,
-            cfg.leaky_relu_alpha,
-            dropout_p,
-            vb.pp("fnd_layer"),
-        )?;
+        let fnd = LinearNet::new(&[h, 1], true, cfg.leaky_relu_alpha, vb.pp("fnd_layer"))?
+            .with_dropout(dropout_p);
         Ok(Self {
             cfg: cfg.clone(),
             layers,
@@ -219,7 +153,7 @@ impl MpDiscriminator {
             h = l.forward(&h, &mask, rng.as_deref_mut())?;
         }
         let pooled = h.broadcast_mul(&mask.unsqueeze(2)?)?.sum(1)?;
-        let logit = self.fnd.forward(&pooled, rng)?;
+        let logit = self.fnd.forward_train(&pooled, rng)?;
         Ok(candle_nn::ops::sigmoid(&logit.squeeze(1)?)?)
     }
 }
