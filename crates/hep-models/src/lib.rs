@@ -2,6 +2,7 @@
 //!
 //! - [`mpgan`]: the message-passing GAN generator of Kansal et al. (NeurIPS 2021), loading the
 //!   published PyTorch weights and reproducing their output, and its discriminator.
+//! - [`particlenet`]: jetnet's ParticleNet, whose activations define FPND.
 //! - [`optim`]: RMSprop (MPGAN's optimiser) with checkpointable state.
 //!
 //! Models take a [`candle_nn::VarBuilder`] whose parameter names are the checkpoint keys of the
@@ -12,5 +13,6 @@
 mod error;
 pub mod mpgan;
 pub mod optim;
+pub mod particlenet;
 
 pub use error::{Error, Result};
