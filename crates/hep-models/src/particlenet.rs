@@ -48,12 +48,25 @@ impl EdgeBlock {
         Ok(Self { layers })
     }
 
-    fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let mut x = x.clone();
-        for (lin, bn) in &self.layers {
-            x = bn.forward_t(&lin.forward(&x)?, false)?.relu()?;
+    /// Edge features for edges `centre[e] ← nb[e]` of nodes `x [M, F]`. The first layer is
+    /// split, `W [x_i ; x_j − x_i] = (W_a − W_b) x_i + W_b x_j`, so it runs once per node and
+    /// the edges only gather the two projections.
+    fn forward(&self, x: &Tensor, centre: &Tensor, nb: &Tensor) -> Result<Tensor> {
+        let f = x.dim(1)?;
+        let (lin0, bn0) = &self.layers[0];
+        let w = lin0.weight();
+        let (wa, wb) = (w.narrow(1, 0, f)?, w.narrow(1, f, f)?);
+        let p = x.matmul(&(wa - &wb)?.t()?)?;
+        let q = x.matmul(&wb.t()?)?;
+        let mut e = (p.index_select(centre, 0)? + q.index_select(nb, 0)?)?;
+        if let Some(bias) = lin0.bias() {
+            e = e.broadcast_add(bias)?;
         }
-        Ok(x)
+        let mut e = bn0.forward_t(&e, false)?.relu()?;
+        for (lin, bn) in &self.layers[1..] {
+            e = bn.forward_t(&lin.forward(&e)?, false)?.relu()?;
+        }
+        Ok(e)
     }
 }
 
@@ -145,11 +158,7 @@ impl ParticleNet {
                 .collect();
             let nb = Tensor::from_vec(nb, b * n * K, &dev)?;
             let centre = Tensor::from_vec(centre, b * n * K, &dev)?;
-            let flat = x.reshape((b * n, f))?;
-            let xi = flat.index_select(&centre, 0)?;
-            let xj = flat.index_select(&nb, 0)?;
-            let e = Tensor::cat(&[&xi, &(xj - &xi)?], 1)?;
-            let m = block.forward(&e)?;
+            let m = block.forward(&x.reshape((b * n, f))?, &centre, &nb)?;
             let c = m.dim(1)?;
             let m = m.reshape((b, n, K, c))?.mean(2)?;
             x = Tensor::cat(&[&m, &x], 2)?;
