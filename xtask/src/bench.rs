@@ -11,6 +11,8 @@ use crate::python::{Venv, output};
 /// Benchmarks that can be run.
 #[derive(Subcommand)]
 pub enum BenchCmd {
+    /// hep-metrics vs jetnet 0.2.5 on 50k vs 50k jets: per-metric seconds and ratios.
+    Metrics(crate::bench_metrics::MetricsArgs),
     /// MPGAN generation jets/s and training-step time vs PyTorch (same weights, same CPU) and
     /// vs Pythia 8 + FastJet's CPU time per jet.
     Mpgan {
@@ -40,6 +42,7 @@ pub enum BenchCmd {
 
 pub fn run(cmd: BenchCmd) -> Result<()> {
     match cmd {
+        BenchCmd::Metrics(a) => crate::bench_metrics::run(a),
         BenchCmd::Data { file, repeats } => data(&file, repeats),
         BenchCmd::Mpgan {
             n,

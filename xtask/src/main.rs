@@ -4,6 +4,7 @@
 //! [`python::Venv`], a pinned virtual environment under `target/`.
 
 mod bench;
+mod bench_metrics;
 mod bench_mpgan;
 mod data;
 mod fixtures;

@@ -73,18 +73,24 @@ fn mean_estimate(v: &[Estimate]) -> Estimate {
 /// One printed row: metric name, formatted value, seconds spent.
 pub type Row = (String, String, f64);
 
-/// Parse a `--metrics` list (default: every metric of [`METRICS`]).
+/// Parse a `--metrics` list. The default is every metric of [`METRICS`], plus `fpnd` when
+/// `jet_type` has real-JetNet statistics (g, q, t).
 ///
 /// # Errors
-/// Unknown names; `fpnd`, which is not available yet.
-pub fn parse_metrics(list: Option<&str>) -> Result<Vec<String>> {
+/// Unknown names; `fpnd` for a jet type without statistics.
+pub fn parse_metrics(list: Option<&str>, jet_type: JetType) -> Result<Vec<String>> {
+    let has_fpnd = matches!(jet_type, JetType::G | JetType::Q | JetType::T);
     let wanted: Vec<String> = match list {
         Some(list) => list
             .split(',')
             .map(|s| s.trim().to_lowercase())
             .filter(|s| !s.is_empty())
             .collect(),
-        None => METRICS.iter().map(|s| s.to_string()).collect(),
+        None => METRICS
+            .iter()
+            .map(|s| s.to_string())
+            .chain(has_fpnd.then(|| "fpnd".to_string()))
+            .collect(),
     };
     for m in &wanted {
         ensure!(
@@ -93,13 +99,31 @@ pub fn parse_metrics(list: Option<&str>) -> Result<Vec<String>> {
             METRICS.join(", ")
         );
     }
-    if wanted.iter().any(|m| m == "fpnd") {
+    if wanted.iter().any(|m| m == "fpnd") && !has_fpnd {
         bail!(
-            "fpnd is not available yet: the ParticleNet port and its real-JetNet statistics are \
-             still to land (hep-metrics); run the other metrics"
+            "fpnd needs real-JetNet statistics, which exist for g, q and t jets only (got {jet_type})"
         );
     }
     Ok(wanted)
+}
+
+/// FPND of `ds` against the real-JetNet statistics of `jet_type`: JSON value and table row.
+///
+/// # Errors
+/// As [`hep_metrics::fpnd::fpnd`].
+pub fn fpnd_metric(ds: &JetDataset, jet_type: JetType) -> Result<(Value, Row)> {
+    let t = Instant::now();
+    let v = JetsView::new(ds.particles(), [ds.len(), ds.num_slots(), 3])?;
+    let x = hep_metrics::fpnd::fpnd(v, jet_type)?;
+    let n = ds.len().min(hep_metrics::fpnd::FPND_MAX_JETS);
+    Ok((
+        json!([x, Value::Null]),
+        (
+            format!("fpnd ({n} jets vs real JetNet {jet_type})"),
+            format!("{x:.4}"),
+            t.elapsed().as_secs_f64(),
+        ),
+    ))
 }
 
 /// Compute the `wanted` metrics of `generated` against `real`: the JSON values (stable keys,
@@ -247,24 +271,33 @@ pub fn compute(
 
 pub fn run(a: EvaluateArgs) -> Result<()> {
     let jet_type: JetType = a.jet_type.parse()?;
-    let wanted = parse_metrics(a.metrics.as_deref())?;
-    let real_path = a
-        .real
-        .as_ref()
-        .context("--real is required for these metrics")?;
-    let real =
-        load(real_path, jet_type).with_context(|| format!("loading {}", real_path.display()))?;
+    let wanted = parse_metrics(a.metrics.as_deref(), jet_type)?;
     let generated = load(&a.generated, jet_type)
         .with_context(|| format!("loading {}", a.generated.display()))?;
-    println!(
-        "real: {} ({} jets)   generated: {} ({} jets)   seed {}",
-        real_path.display(),
-        real.len(),
-        a.generated.display(),
-        generated.len(),
-        a.seed
-    );
-    let (out, rows) = compute(&real, &generated, &wanted, a.seed)?;
+    let needs_real = wanted.iter().any(|m| m != "fpnd");
+    let (mut out, mut rows) = (serde_json::Map::new(), Vec::new());
+    if needs_real {
+        let real_path = a
+            .real
+            .as_ref()
+            .context("--real is required for every metric but fpnd")?;
+        let real = load(real_path, jet_type)
+            .with_context(|| format!("loading {}", real_path.display()))?;
+        println!(
+            "real: {} ({} jets)   generated: {} ({} jets)   seed {}",
+            real_path.display(),
+            real.len(),
+            a.generated.display(),
+            generated.len(),
+            a.seed
+        );
+        (out, rows) = compute(&real, &generated, &wanted, a.seed)?;
+    }
+    if wanted.iter().any(|m| m == "fpnd") {
+        let (v, row) = fpnd_metric(&generated, jet_type)?;
+        out.insert("fpnd".into(), v);
+        rows.push(row);
+    }
     println!("{:<28} {:>28} {:>9}", "metric", "value ± error", "seconds");
     for (name, val, secs) in &rows {
         let s = if *secs > 0.0 {
@@ -276,7 +309,7 @@ pub fn run(a: EvaluateArgs) -> Result<()> {
     }
     if let Some(path) = &a.json {
         let doc = json!({
-            "real": real_path.display().to_string(),
+            "real": a.real.as_ref().map(|p| p.display().to_string()),
             "gen": a.generated.display().to_string(),
             "seed": a.seed,
             "metrics": Value::Object(out),
@@ -338,10 +371,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let g = subset("datasets/jetnet30_g_20k.parquet", 10, dir.path());
         for m in ["w2m", "fpnd"] {
+            let jet_type = if m == "fpnd" { "w" } else { "g" };
             let e = run(EvaluateArgs {
                 real: Some(g.clone()),
                 generated: g.clone(),
-                jet_type: "g".into(),
+                jet_type: jet_type.into(),
                 metrics: Some(m.into()),
                 seed: 1,
                 json: None,

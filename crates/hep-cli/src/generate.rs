@@ -18,35 +18,35 @@ use rand::SeedableRng;
 pub struct GenerateArgs {
     /// Generator weights: `.safetensors` (ours) or `.pt` (a PyTorch MPGAN state dict).
     #[arg(long)]
-    checkpoint: PathBuf,
+    pub(crate) checkpoint: PathBuf,
     /// Jet type, for the output normalisation (g, q or t).
     #[arg(long)]
-    jet_type: String,
+    pub(crate) jet_type: String,
     /// Number of jets (default: all of `--noise`, else 50000).
     #[arg(long)]
-    n: Option<usize>,
+    pub(crate) n: Option<usize>,
     /// Output file: `.parquet` or `.npy` (`[N, 30, 4]` with mask).
     #[arg(long)]
-    out: PathBuf,
+    pub(crate) out: PathBuf,
     /// Jets per generator call.
     #[arg(long, default_value_t = 1024)]
-    batch: usize,
+    pub(crate) batch: usize,
     /// Seed of the noise and multiplicity draws.
     #[arg(long, default_value_t = 0)]
-    seed: u64,
+    pub(crate) seed: u64,
     /// Draw multiplicities from this jet file (default: the shipped sample of the jet type).
     #[arg(long)]
-    multiplicities_from: Option<PathBuf>,
+    pub(crate) multiplicities_from: Option<PathBuf>,
     /// Use this noise `[N, 30, 32]` (σ already applied) instead of drawing it.
     #[arg(long)]
-    noise: Option<PathBuf>,
+    pub(crate) noise: Option<PathBuf>,
     /// Use these multiplicities `[N]` instead of drawing them.
     #[arg(long)]
-    num_particles: Option<PathBuf>,
+    pub(crate) num_particles: Option<PathBuf>,
     /// Write the network's normalised output `[N, 30, 4]` (`.npy` only), for comparisons
     /// with a reference implementation.
     #[arg(long)]
-    raw: bool,
+    pub(crate) raw: bool,
 }
 
 /// Load generator weights from `.pt` or `.safetensors`.
@@ -172,7 +172,7 @@ pub fn run(a: GenerateArgs) -> Result<()> {
         let o: Vec<f32> = g.forward(&noise, &np)?.flatten_all()?.to_vec1()?;
         out.extend_from_slice(&o);
         done += b;
-        if n >= 10 * a.batch && (done / a.batch) % (n / a.batch / 10).max(1) == 0 {
+        if n >= 10 * a.batch && (done / a.batch).is_multiple_of((n / a.batch / 10).max(1)) {
             eprintln!(
                 "  {done}/{n} jets ({:.0} jets/s)",
                 done as f64 / t0.elapsed().as_secs_f64()

@@ -1,6 +1,7 @@
 //! `hepgen`: the user-facing command line — summarise and plot datasets, generate jets (and,
 //! as the issues land, train, evaluate and report).
 
+mod demo;
 mod evaluate;
 mod generate;
 mod plot;
@@ -49,6 +50,9 @@ enum Cmd {
     Train(train::TrainArgs),
     /// Markdown + HTML report with plots and metrics, real vs generated and real vs real.
     Report(report::ReportArgs),
+    /// The main job on the shipped sample: summary, a small MPGAN trained for a few CPU
+    /// minutes, generation, evaluation and the report.
+    Demo(demo::DemoArgs),
 }
 
 fn main() -> Result<()> {
@@ -62,6 +66,7 @@ fn main() -> Result<()> {
         Cmd::Evaluate(a) => evaluate::run(a),
         Cmd::Train(a) => train::run(a),
         Cmd::Report(a) => report::run(a),
+        Cmd::Demo(a) => demo::run(a),
     }
 }
 
@@ -75,7 +80,8 @@ fn load(path: &Path, jet_type: JetType) -> Result<JetDataset> {
     Ok(ds)
 }
 
-fn summary(files: &[PathBuf], jet_type: JetType, plot_path: &Path) -> Result<()> {
+/// Load, validate and summarise jet files; plot their jet masses.
+pub(crate) fn summary(files: &[PathBuf], jet_type: JetType, plot_path: &Path) -> Result<()> {
     let mut series = Vec::new();
     for path in files {
         let t0 = std::time::Instant::now();
@@ -91,19 +97,18 @@ fn summary(files: &[PathBuf], jet_type: JetType, plot_path: &Path) -> Result<()>
             types,
             secs
         );
-        if let Some(p) = ds.provenance() {
-            if let Ok(v) = serde_json::from_str::<serde_json::Value>(p) {
-                let g = &v["generator"];
-                if !g.is_null() {
-                    println!(
-                        "  provenance: {} + {}, seed {}, {} events",
-                        g["generator"].as_str().unwrap_or("?"),
-                        g["fastjet"].as_str().unwrap_or("?"),
-                        g["seed"],
-                        g["n_events"]
-                    );
-                }
-            }
+        if let Some(p) = ds.provenance()
+            && let Ok(v) = serde_json::from_str::<serde_json::Value>(p)
+            && !v["generator"].is_null()
+        {
+            let g = &v["generator"];
+            println!(
+                "  provenance: {} + {}, seed {}, {} events",
+                g["generator"].as_str().unwrap_or("?"),
+                g["fastjet"].as_str().unwrap_or("?"),
+                g["seed"],
+                g["n_events"]
+            );
         }
         print!(
             "{}",

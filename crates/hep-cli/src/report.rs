@@ -11,7 +11,7 @@ use hep_metrics::efp::{EfpSet, efps};
 use hep_metrics::{JetsView, NumpyRng};
 use serde_json::Value;
 
-use crate::evaluate::{compute, load, parse_metrics};
+use crate::evaluate::{compute, fpnd_metric, load, parse_metrics};
 use crate::plot;
 
 /// Arguments of `hepgen report`.
@@ -19,23 +19,26 @@ use crate::plot;
 pub struct ReportArgs {
     /// Real jets (Parquet or `.npy`).
     #[arg(long)]
-    real: PathBuf,
+    pub(crate) real: PathBuf,
     /// Generated jets (Parquet or `.npy`).
     #[arg(long = "gen")]
-    generated: PathBuf,
+    pub(crate) generated: PathBuf,
     /// Output directory.
     #[arg(long, default_value = "out/report")]
-    out: PathBuf,
+    pub(crate) out: PathBuf,
     /// Jet type of `.npy` inputs.
     #[arg(long, default_value = "g")]
-    jet_type: String,
+    pub(crate) jet_type: String,
     /// Metrics (as for `evaluate`).
     #[arg(long)]
-    metrics: Option<String>,
+    pub(crate) metrics: Option<String>,
     /// Seed of the bootstraps and of the real/real split.
     #[arg(long, default_value_t = 42)]
-    seed: u64,
+    pub(crate) seed: u64,
 }
+
+/// A histogram to draw: file name, title, x label, real values, generated values.
+type Plot = (&'static str, &'static str, &'static str, Vec<f64>, Vec<f64>);
 
 fn particle_feature(ds: &JetDataset, k: usize) -> Vec<f64> {
     ds.particles()
@@ -90,7 +93,7 @@ fn cell(v: Option<&Value>) -> String {
 
 pub fn run(a: ReportArgs) -> Result<()> {
     let jet_type: JetType = a.jet_type.parse()?;
-    let wanted = parse_metrics(a.metrics.as_deref())?;
+    let wanted = parse_metrics(a.metrics.as_deref(), jet_type)?;
     let real = load(&a.real, jet_type).with_context(|| format!("loading {}", a.real.display()))?;
     let generated = load(&a.generated, jet_type)
         .with_context(|| format!("loading {}", a.generated.display()))?;
@@ -108,9 +111,15 @@ pub fn run(a: ReportArgs) -> Result<()> {
         "computing metrics: real vs generated ({half} vs {} jets) …",
         generated.len()
     );
-    let (ours, _) = compute(&real_a, &generated, &wanted, a.seed)?;
+    let (mut ours, _) = compute(&real_a, &generated, &wanted, a.seed)?;
+    let mut base = base;
+    if wanted.iter().any(|m| m == "fpnd") {
+        eprintln!("computing FPND of the real half and of the generated jets …");
+        base.insert("fpnd".into(), fpnd_metric(&real_b, jet_type)?.0);
+        ours.insert("fpnd".into(), fpnd_metric(&generated, jet_type)?.0);
+    }
 
-    let plots: Vec<(&str, &str, &str, Vec<f64>, Vec<f64>)> = vec![
+    let plots: Vec<Plot> = vec![
         (
             "etarel.png",
             "Particle η_rel",
@@ -190,6 +199,9 @@ pub fn run(a: ReportArgs) -> Result<()> {
     ));
     if let Some(p) = generated.provenance() {
         md.push_str(&format!("Generated sample provenance: `{p}`\n\n"));
+    }
+    if keys.contains(&"fpnd") {
+        md.push_str("FPND compares each sample (the second real half, the generated jets) with the real-JetNet statistics shipped with jetnet.\n\n");
     }
     md.push_str("| metric | real vs real | real vs generated |\n|---|---|---|\n");
     for k in &keys {

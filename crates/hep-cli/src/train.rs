@@ -58,34 +58,34 @@ impl ModelSize {
 pub struct TrainArgs {
     /// Training jets (hep-data Parquet, JetNet30); split 70/15/15 like JetNet (seed 42).
     #[arg(long, default_value = "datasets/jetnet30_g_20k.parquet")]
-    data: PathBuf,
+    pub(crate) data: PathBuf,
     /// Output directory (checkpoints, best generator, log).
     #[arg(long, default_value = "out/mpgan")]
-    out: PathBuf,
+    pub(crate) out: PathBuf,
     /// Model size.
     #[arg(long, value_enum, default_value = "paper")]
-    model: ModelSize,
+    pub(crate) model: ModelSize,
     /// Epochs to train (in total, counting those of a resumed run).
     #[arg(long, default_value_t = 1)]
-    epochs: usize,
+    pub(crate) epochs: usize,
     /// Jets per batch.
     #[arg(long, default_value_t = 256)]
-    batch: usize,
+    pub(crate) batch: usize,
     /// Stop each epoch after this many batches (0 = all); for quick CPU runs.
     #[arg(long, default_value_t = 0)]
-    max_batches: usize,
+    pub(crate) max_batches: usize,
     /// Validate (generate and compute W1M) every this many epochs.
     #[arg(long, default_value_t = 5)]
-    eval_every: usize,
+    pub(crate) eval_every: usize,
     /// Jets generated for each validation.
     #[arg(long, default_value_t = 5000)]
-    eval_jets: usize,
+    pub(crate) eval_jets: usize,
     /// Seed of the weights, the data order and every random draw.
     #[arg(long, default_value_t = 4)]
-    seed: u64,
+    pub(crate) seed: u64,
     /// Continue the run in `--out` from its last checkpoint.
     #[arg(long)]
-    resume: bool,
+    pub(crate) resume: bool,
 }
 
 fn write_atomic_json(path: &Path, v: &Value) -> Result<()> {
