@@ -453,6 +453,36 @@ impl JetDataset {
         Ok(())
     }
 
+    /// Concatenate datasets (e.g. several jet types before a JetNet split, in JetNet's
+    /// type order), with one allocation. Provenance is taken from the first part.
+    ///
+    /// # Errors
+    /// [`Error::Shape`] when the parts have different `P`; [`Error::Param`] for no parts.
+    pub fn concat(parts: &[JetDataset]) -> Result<JetDataset> {
+        let first = parts.first().ok_or(Error::Param {
+            name: "parts",
+            reason: "nothing to concatenate".into(),
+        })?;
+        let p = first.num_slots;
+        let n: usize = parts.iter().map(JetDataset::len).sum();
+        let mut out = JetDataset {
+            num_slots: p,
+            particles: Vec::with_capacity(n * p * 3),
+            mask: Vec::with_capacity(n * p),
+            jets: JetFeatures {
+                phi: first.jets.phi.as_ref().map(|_| Vec::new()),
+                n_constituents: first.jets.n_constituents.as_ref().map(|_| Vec::new()),
+                parton_pdgid: first.jets.parton_pdgid.as_ref().map(|_| Vec::new()),
+                ..Default::default()
+            },
+            provenance: first.provenance.clone(),
+        };
+        for part in parts {
+            out.extend(part)?;
+        }
+        Ok(out)
+    }
+
     /// Keep only the first `p` particle slots of every jet (JetNet150 → JetNet30), with
     /// `num_particles` clipped to `p` as jetnet's loader does.
     ///

@@ -359,7 +359,7 @@ pub fn read_jets_with_threads(path: &Path, threads: usize) -> Result<JetDataset>
     });
     let decoded = decoded.into_iter().collect::<Result<Vec<_>>>()?;
     let num_batches = decoded[0].len();
-    let mut all: Option<JetDataset> = None;
+    let mut parts: Vec<JetDataset> = Vec::new();
     let mut offset = 0;
     for k in 0..num_batches {
         let mut cols: Vec<Option<ArrayRef>> = vec![None; schema.fields().len()];
@@ -380,14 +380,17 @@ pub fn read_jets_with_threads(path: &Path, threads: usize) -> Result<JetDataset>
             file: source.clone(),
             reason: e.to_string(),
         })?;
-        let ds = decode_batch(&source, &batch, num_slots, offset)?;
+        parts.push(decode_batch(&source, &batch, num_slots, offset)?);
         offset += batch.num_rows();
-        match all.as_mut() {
-            None => all = Some(ds),
-            Some(a) => a.extend(&ds)?,
-        }
     }
-    let ds = all.ok_or(Error::NoJets { file: source })?;
+    if parts.is_empty() {
+        return Err(Error::NoJets { file: source });
+    }
+    let ds = if parts.len() == 1 {
+        parts.pop().expect("one part")
+    } else {
+        JetDataset::concat(&parts)?
+    };
     Ok(match provenance {
         Some(p) => ds.with_provenance(p),
         None => ds,
@@ -876,12 +879,13 @@ fn decode_batch(
             _ => 0,
         }
     };
-    let mut particles = vec![0f32; n * p * 3];
-    for (k, name) in ["etarel", "phirel", "ptrel"].into_iter().enumerate() {
-        let vals = list_values::<Float32Type>(source, name, col(name), p, offset)?;
-        for (dst, &v) in particles.chunks_exact_mut(3).zip(vals) {
-            dst[k] = v;
-        }
+    let eta = list_values::<Float32Type>(source, "etarel", col("etarel"), p, offset)?;
+    let phi = list_values::<Float32Type>(source, "phirel", col("phirel"), p, offset)?;
+    let pt = list_values::<Float32Type>(source, "ptrel", col("ptrel"), p, offset)?;
+    // One interleaving pass over the three columns (no zero-fill of the output).
+    let mut particles = Vec::with_capacity(n * p * 3);
+    for ((&e, &f), &t) in eta.iter().zip(phi).zip(pt) {
+        particles.extend_from_slice(&[e, f, t]);
     }
     let mask_u8 = list_values::<UInt8Type>(source, "mask", col("mask"), p, offset)?;
     let mask: Vec<f32> = mask_u8.iter().map(|&m| f32::from(m)).collect();

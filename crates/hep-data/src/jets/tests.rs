@@ -177,3 +177,17 @@ fn jet_type_labels() {
     assert_eq!(JetType::T.index(), 2);
     assert!("x".parse::<JetType>().is_err());
 }
+
+#[test]
+fn concat_joins_parts_in_order() {
+    let ds = build(|_, _, _| {}).unwrap();
+    let rev = ds.select(&[1, 0]).unwrap();
+    let all = JetDataset::concat(&[ds.clone(), rev]).unwrap();
+    assert_eq!(all.len(), 4);
+    assert_eq!(
+        all.jets().jet_type,
+        vec![JetType::G, JetType::T, JetType::T, JetType::G]
+    );
+    assert_eq!(&all.particles()[..18], ds.particles());
+    assert!(JetDataset::concat(&[]).is_err());
+}
