@@ -255,6 +255,18 @@ impl JetDataset {
             }
             let mask = &self.mask[jet * p..(jet + 1) * p];
             let feats = &self.particles[jet * p * 3..(jet + 1) * p * 3];
+            // Fast path (branch-light, vectorisable): a well-formed jet is `real` ones then
+            // zeros in the mask, finite features with pT ≥ 0 for real particles, zeros after.
+            // Anything else falls through to the slot-by-slot check that names the problem.
+            let real = mask.iter().take_while(|&&m| m == 1.0).count();
+            if self.jets.num_particles[jet] as usize == real
+                && mask[real..].iter().all(|&m| m == 0.0)
+                && feats[real * 3..].iter().all(|&v| v == 0.0)
+                && feats[..real * 3].iter().all(|v| v.is_finite())
+                && feats[..real * 3].chunks_exact(3).all(|f| f[2] >= 0.0)
+            {
+                continue;
+            }
             let mut first_padding = None;
             let mut real = 0usize;
             for (slot, &m) in mask.iter().enumerate() {
