@@ -25,4 +25,4 @@ for _ in range(repeats):
 times.sort()
 print(json.dumps({"impl": f"pyarrow {pa.__version__} + numpy {np.__version__}", "jets": n,
                   "best_s": times[0], "median_s": times[repeats // 2], "repeats": repeats,
-                  "threads": pa.cpu_count()}))
+                  "threads": pa.cpu_count(), "memory_pool": pa.default_memory_pool().backend_name}))

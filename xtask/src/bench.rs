@@ -87,7 +87,14 @@ fn data(file: &std::path::Path, repeats: usize) -> Result<()> {
     let rate = |v: &serde_json::Value, k: &str| {
         v["jets"].as_f64().unwrap_or(0.0) / v[k].as_f64().unwrap_or(f64::NAN)
     };
-    println!("file: {} ({} jets)", file.display(), o["jets"]);
+    println!(
+        "file: {} ({} jets); pyarrow memory pool: {}, threads {}; hep-data with mimalloc, {} decoding threads",
+        file.display(),
+        o["jets"],
+        t["memory_pool"].as_str().unwrap_or("?"),
+        t["threads"],
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    );
     println!(
         "{:<34} {:>14} {:>14}",
         "reader", "best jets/s", "median jets/s"

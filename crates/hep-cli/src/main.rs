@@ -15,6 +15,11 @@ use clap::{Parser, Subcommand};
 use hep_data::npy::{JetArrayOptions, read_jets_npy};
 use hep_data::{JetDataset, JetType};
 
+// candle allocates and frees large tensors at every op; a pooled allocator avoids faulting in
+// fresh pages from the OS each time (measured: see docs/benchmarks.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "hepgen",
