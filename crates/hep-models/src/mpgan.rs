@@ -27,7 +27,7 @@ use candle_core::{D, Device, Tensor};
 use candle_nn::{Linear, Module, VarBuilder};
 use hep_data::JetType;
 use hep_sparse::{MaskedMessagePassing, MessagePassingConfig, mask_from_multiplicity};
-use rand::Rng;
+use rand::RngCore;
 use rand::rngs::StdRng;
 
 use crate::{Error, Result};
@@ -112,9 +112,8 @@ impl MpGanConfig {
     }
 }
 
-pub(crate) fn leaky_relu(x: &Tensor, slope: f64) -> candle_core::Result<Tensor> {
-    let zeros = x.zeros_like()?;
-    x.maximum(&zeros)? + (x.minimum(&zeros)? * slope)?
+pub(crate) fn leaky_relu(x: &Tensor, slope: f64) -> Result<Tensor> {
+    Ok(hep_sparse::leaky_relu(x, slope)?)
 }
 
 /// Inverted dropout with a mask drawn from `rng` (identity when `p == 0` or `rng` is `None`).
@@ -125,9 +124,11 @@ pub(crate) fn dropout(x: &Tensor, p: f64, rng: Option<&mut StdRng>) -> Result<Te
     }
     let keep = 1.0 - p;
     let scale = (1.0 / keep) as f32;
+    // keep an element when a 32-bit draw falls below keep · 2³²
+    let threshold = (keep * 4_294_967_296.0).min(f64::from(u32::MAX)) as u32;
     let m: Vec<f32> = (0..x.elem_count())
         .map(|_| {
-            if rng.random::<f64>() < keep {
+            if rng.next_u32() < threshold {
                 scale
             } else {
                 0.0

@@ -14,6 +14,7 @@
 //! - [`device`]: [`select_device`], CUDA when usable, else the CPU with the reason.
 #![warn(missing_docs)]
 
+pub mod activation;
 pub mod device;
 pub mod dirac;
 mod error;
@@ -28,6 +29,7 @@ mod test_util;
 #[cfg(feature = "cuda")]
 mod cuda;
 
+pub use activation::leaky_relu;
 pub use device::{DeviceChoice, select_device};
 pub use dirac::{Density, DiracMixture, logits_from_probs};
 pub use error::{Error, Result};
