@@ -24,6 +24,24 @@ fn check_width(name: &'static str, len: usize, f: usize) -> Result<()> {
     Ok(())
 }
 
+/// Apply `op(value, feature)` in f64 to the flagged features of `[..., F]`, rounding once.
+fn apply_featurewise(
+    x: &mut [f32],
+    normalise: &[bool],
+    f: usize,
+    op: impl Fn(f64, usize) -> f64,
+) -> Result<()> {
+    check_width("x", x.len(), f)?;
+    for row in x.chunks_exact_mut(f) {
+        for (i, v) in row.iter_mut().enumerate() {
+            if normalise.get(i).copied().unwrap_or(false) {
+                *v = op(f64::from(*v), i) as f32;
+            }
+        }
+    }
+    Ok(())
+}
+
 /// `x ← (x + shift) · scale` per feature (jetnet `FeaturewiseLinear`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct FeaturewiseLinear {
@@ -116,16 +134,7 @@ impl FeaturewiseLinear {
     }
 
     fn apply(&self, x: &mut [f32], op: impl Fn(f64, usize) -> f64) -> Result<()> {
-        let f = self.shifts.len();
-        check_width("x", x.len(), f)?;
-        for row in x.chunks_exact_mut(f) {
-            for (i, v) in row.iter_mut().enumerate() {
-                if self.normalise.get(i).copied().unwrap_or(false) {
-                    *v = op(f64::from(*v), i) as f32;
-                }
-            }
-        }
-        Ok(())
+        apply_featurewise(x, &self.normalise, self.shifts.len(), op)
     }
 }
 
@@ -247,16 +256,7 @@ impl FeaturewiseLinearBounded {
     }
 
     fn apply(&self, x: &mut [f32], op: impl Fn(f64, usize) -> f64) -> Result<()> {
-        let f = self.maxes.len();
-        check_width("x", x.len(), f)?;
-        for row in x.chunks_exact_mut(f) {
-            for (i, v) in row.iter_mut().enumerate() {
-                if self.normalise.get(i).copied().unwrap_or(false) {
-                    *v = op(f64::from(*v), i) as f32;
-                }
-            }
-        }
-        Ok(())
+        apply_featurewise(x, &self.normalise, self.maxes.len(), op)
     }
 }
 
