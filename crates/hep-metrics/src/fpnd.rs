@@ -19,7 +19,7 @@ use candle_nn::VarBuilder;
 use hep_data::JetType;
 use hep_models::particlenet::ParticleNet;
 
-use crate::frechet::frechet_distance;
+use crate::frechet::{frechet_distance, weighted_mean_cov};
 use crate::{Error, JetsView, Result};
 
 static PARTICLENET: &[u8] = include_bytes!("../resources/fpnd/particlenet_jetnet30.safetensors");
@@ -142,28 +142,7 @@ pub fn fpnd(jets: JetsView<'_>, jet_type: JetType) -> Result<f64> {
             found: n,
         });
     }
-    let mut mu = vec![0f64; d];
-    for row in act.chunks_exact(d) {
-        for (m, v) in mu.iter_mut().zip(row) {
-            *m += v;
-        }
-    }
-    mu.iter_mut().for_each(|m| *m /= n as f64);
-    let mut sigma = vec![0f64; d * d];
-    let centred: Vec<f64> = act
-        .chunks_exact(d)
-        .flat_map(|r| r.iter().zip(&mu).map(|(v, m)| v - m))
-        .collect();
-    for row in centred.chunks_exact(d) {
-        for i in 0..d {
-            let ri = row[i];
-            let s = &mut sigma[i * d..(i + 1) * d];
-            for (sj, rj) in s.iter_mut().zip(row) {
-                *sj += ri * rj;
-            }
-        }
-    }
-    sigma.iter_mut().for_each(|s| *s /= (n - 1) as f64);
+    let (mu, sigma) = weighted_mean_cov(&act, d, &vec![1; n], n);
     frechet_distance(&mu_r, &sigma_r, &mu, &sigma)
 }
 

@@ -172,7 +172,12 @@ pub(crate) fn normalise_pair(x: &FeaturesView<'_>, y: &FeaturesView<'_>) -> (Vec
 
 /// Mean and unbiased covariance (ddof 1) of the rows of `x` (`[n, d]`) weighted by integer
 /// draw counts (`counts[r]` copies of row `r`, `total` rows in all).
-fn weighted_mean_cov(x: &[f64], d: usize, counts: &[u32], total: usize) -> (Vec<f64>, Vec<f64>) {
+pub(crate) fn weighted_mean_cov(
+    x: &[f64],
+    d: usize,
+    counts: &[u32],
+    total: usize,
+) -> (Vec<f64>, Vec<f64>) {
     #[cfg(target_arch = "x86_64")]
     if std::is_x86_feature_detected!("avx2") {
         // SAFETY: the CPU supports AVX2 (checked above).
