@@ -51,6 +51,8 @@ pub fn run(a: DemoArgs) -> Result<()> {
         eval_jets: 1000,
         seed: a.seed,
         resume: false,
+        generator: hep_models::mpgan::GeneratorKind::Mp,
+        discriminator: hep_models::mpgan::DiscriminatorKind::Mp,
     })?;
     println!("== 3/4 generating {} jets with the best epoch", a.jets);
     let generated = a.out.join("generated.parquet");

@@ -10,7 +10,7 @@ use candle_nn::VarBuilder;
 use clap::Args;
 use hep_data::npy::{JetArrayOptions, jets_from_array, read_npy, write_npy};
 use hep_data::{JetType, Source};
-use hep_models::mpgan::{MpGanConfig, MpGenerator, to_physical_with};
+use hep_models::mpgan::{Generator, GeneratorKind, MpGanConfig, to_physical_with};
 use rand::SeedableRng;
 
 /// Arguments of `hepgen generate`.
@@ -49,8 +49,13 @@ pub struct GenerateArgs {
     pub(crate) raw: bool,
 }
 
-/// Load generator weights from `.pt` or `.safetensors`.
-pub fn load_generator(path: &Path, cfg: &MpGanConfig, dev: &Device) -> Result<MpGenerator> {
+/// Load generator weights of `kind` from `.pt` or `.safetensors`.
+pub fn load_generator(
+    path: &Path,
+    kind: GeneratorKind,
+    cfg: &MpGanConfig,
+    dev: &Device,
+) -> Result<Generator> {
     let vb = match path.extension().and_then(|e| e.to_str()) {
         Some("pt") | Some("pth") => VarBuilder::from_pth(path, DType::F32, dev)?,
         Some("safetensors") => {
@@ -62,8 +67,8 @@ pub fn load_generator(path: &Path, cfg: &MpGanConfig, dev: &Device) -> Result<Mp
             path.display()
         ),
     };
-    MpGenerator::new(cfg, vb)
-        .with_context(|| format!("{}: not an MPGAN generator checkpoint", path.display()))
+    Generator::new(kind, cfg, vb)
+        .with_context(|| format!("{}: not a {kind} generator checkpoint", path.display()))
 }
 
 fn multiplicities(
@@ -123,27 +128,34 @@ pub fn run(a: GenerateArgs) -> Result<()> {
     let dev = Device::Cpu;
     // Our checkpoints carry their architecture and normalisation in a JSON beside them;
     // published weights use the paper architecture and the published constants.
-    let saved = crate::train::saved_norm(&a.checkpoint)?;
-    let model_cfg = saved.as_ref().map(|(_, s)| s.config()).unwrap_or_default();
+    let saved = crate::train::saved_generator(&a.checkpoint)?;
+    let model_cfg = saved.as_ref().map(|s| s.size.config()).unwrap_or_default();
+    let kind = saved.as_ref().map_or(GeneratorKind::Mp, |s| s.kind);
     let norm = match &saved {
-        Some((n, _)) => n.clone(),
+        Some(s) => s.norm.clone(),
         None => hep_data::normalise::mpgan_particle_norm(jet_type).with_context(|| {
             format!(
                 "no normalisation for {jet_type} jets: published MPGAN constants exist for g, q, t"
             )
         })?,
     };
-    let g = load_generator(&a.checkpoint, &model_cfg, &dev)?;
-    let cfg = g.config().clone();
-    let (slots, hidden) = (cfg.num_particles, cfg.hidden_node_size);
+    let g = load_generator(&a.checkpoint, kind, &model_cfg, &dev)?;
+    let slots = g.num_particles();
+    let noise_shape = g.noise_shape();
+    let hidden: usize = noise_shape.iter().product();
     let given_noise = match &a.noise {
         Some(p) => {
             let arr = read_npy(p)?;
             ensure!(
-                arr.shape.len() == 3 && arr.shape[1..] == [slots, hidden],
-                "{}: shape {:?}, expected [N, {slots}, {hidden}]",
+                arr.shape.len() == noise_shape.len() + 1 && arr.shape[1..] == noise_shape[..],
+                "{}: shape {:?}, expected [N, {}] for a {kind} generator",
                 p.display(),
-                arr.shape
+                arr.shape,
+                noise_shape
+                    .iter()
+                    .map(|d| d.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             );
             Some((arr.shape[0], arr.to_f32()))
         }
@@ -161,11 +173,11 @@ pub fn run(a: GenerateArgs) -> Result<()> {
     while done < n {
         let b = a.batch.min(n - done);
         let noise = match &given_noise {
-            Some((_, v)) => Tensor::from_slice(
-                &v[done * slots * hidden..(done + b) * slots * hidden],
-                (b, slots, hidden),
-                &dev,
-            )?,
+            Some((_, v)) => {
+                let mut shape = vec![b];
+                shape.extend_from_slice(&noise_shape);
+                Tensor::from_slice(&v[done * hidden..(done + b) * hidden], shape, &dev)?
+            }
             None => g.noise(b, &mut rng, &dev)?,
         };
         let np = Tensor::from_slice(&counts[done..done + b], b, &dev)?;
@@ -185,7 +197,7 @@ pub fn run(a: GenerateArgs) -> Result<()> {
             a.out.extension().is_some_and(|e| e == "npy"),
             "--raw writes .npy only"
         );
-        write_npy(&a.out, &[n, slots, cfg.output_features + 1], &out)?;
+        write_npy(&a.out, &[n, slots, model_cfg.output_features + 1], &out)?;
     } else {
         let (mut feats, mut mask) = to_physical_with(&out, &norm)?;
         sort_by_pt(&mut feats, &mut mask, slots);
@@ -204,7 +216,7 @@ pub fn run(a: GenerateArgs) -> Result<()> {
             hep_data::npy::write_jets_npy(&a.out, &ds, true)?;
         } else {
             let provenance = serde_json::json!({
-                "kind": "generated: MPGAN",
+                "kind": format!("generated: {kind} generator"),
                 "checkpoint": a.checkpoint.display().to_string(),
                 "jet_type": jet_type.label(),
                 "seed": a.seed,

@@ -18,7 +18,9 @@ use hep_data::split::{Split, SplitSpec};
 use hep_metrics::wasserstein::{Bootstrap, w1m};
 use hep_metrics::{JetsView, NumpyRng};
 use hep_models::mpgan::train::{MpGanTrainer, TrainConfig};
-use hep_models::mpgan::{MpGanConfig, MpGenerator, to_physical_with};
+use hep_models::mpgan::{
+    DiscriminatorKind, Generator, GeneratorKind, MpGanConfig, to_physical_with,
+};
 use rand::SeedableRng;
 use serde_json::{Value, json};
 
@@ -86,6 +88,20 @@ pub struct TrainArgs {
     /// Continue the run in `--out` from its last checkpoint.
     #[arg(long)]
     pub(crate) resume: bool,
+    /// Generator: `mp` (MPGAN), `mp-lfc` (one latent vector, 128) or `fc` (r-GAN).
+    #[arg(long, default_value = "mp", value_parser = parse_generator)]
+    pub(crate) generator: GeneratorKind,
+    /// Discriminator: `mp` (MPGAN) or `pointnet` (r-GAN's PointNet-Mix).
+    #[arg(long, default_value = "mp", value_parser = parse_discriminator)]
+    pub(crate) discriminator: DiscriminatorKind,
+}
+
+fn parse_generator(s: &str) -> Result<GeneratorKind, String> {
+    s.parse().map_err(|e: hep_models::Error| e.to_string())
+}
+
+fn parse_discriminator(s: &str) -> Result<DiscriminatorKind, String> {
+    s.parse().map_err(|e: hep_models::Error| e.to_string())
 }
 
 fn write_atomic_json(path: &Path, v: &Value) -> Result<()> {
@@ -139,7 +155,7 @@ fn normalised_batch(
 
 /// Generate `n` jets in physical units (for validation), multiplicities drawn from `pool`.
 fn generate_physical(
-    g: &MpGenerator,
+    g: &Generator,
     n: usize,
     pool: &[u32],
     norm: &FeaturewiseLinearBounded,
@@ -148,7 +164,7 @@ fn generate_physical(
 ) -> Result<Vec<f32>> {
     use rand::Rng;
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
-    let mut feats = Vec::with_capacity(n * g.config().num_particles * 3);
+    let mut feats = Vec::with_capacity(n * g.num_particles() * 3);
     let mut done = 0;
     while done < n {
         let b = 512.min(n - done);
@@ -187,6 +203,8 @@ pub fn run(a: TrainArgs) -> Result<()> {
     let cfg = a.model.config();
     let tcfg = TrainConfig {
         seed: a.seed,
+        generator: a.generator,
+        discriminator: a.discriminator,
         ..TrainConfig::for_jet_type(jet_type)
     };
     let ckpt = a.out.join("checkpoint.safetensors");
@@ -197,8 +215,11 @@ pub fn run(a: TrainArgs) -> Result<()> {
                 .with_context(|| format!("--resume: reading {}", run_json.display()))?,
         )?;
         ensure!(
-            meta["model"] == a.model.name() && meta["seed"] == a.seed,
-            "--resume: model/seed differ from the saved run {meta}"
+            meta["model"] == a.model.name()
+                && meta["seed"] == a.seed
+                && meta["generator"] == a.generator.name()
+                && meta["discriminator"] == a.discriminator.name(),
+            "--resume: model/generator/discriminator/seed differ from the saved run {meta}"
         );
         let maxes: Vec<f64> = serde_json::from_value(meta["norm_maxes"].clone())?;
         let norm = FeaturewiseLinearBounded::try_new(
@@ -250,7 +271,9 @@ pub fn run(a: TrainArgs) -> Result<()> {
         a.batch
     );
     println!(
-        "training MPGAN ({} model) on {} {} jets ({} batches of {} per epoch), validating on {}; lr G {:e} D {:e}",
+        "training {}/{} GAN ({} size) on {} {} jets ({} batches of {} per epoch), validating on {}; lr G {:e} D {:e}",
+        a.generator,
+        a.discriminator,
         a.model.name(),
         train.len(),
         jet_type,
@@ -315,6 +338,7 @@ pub fn run(a: TrainArgs) -> Result<()> {
                     &a.out.join("G_best.json"),
                     &json!({
                         "epoch": epoch, "w1m": e.value, "w1m_err": e.error, "model": a.model.name(),
+                        "generator": a.generator.name(), "discriminator": a.discriminator.name(),
                         "jet_type": jet_type.label(), "norm_maxes": norm.maxes,
                     }),
                 )?;
@@ -341,6 +365,7 @@ pub fn run(a: TrainArgs) -> Result<()> {
             &run_json,
             &json!({
                 "data": a.data.display().to_string(), "jet_type": jet_type.label(), "model": a.model.name(),
+                "generator": a.generator.name(), "discriminator": a.discriminator.name(),
                 "seed": a.seed, "batch": a.batch, "max_batches": a.max_batches, "epochs_done": epoch,
                 "steps": trainer.steps(), "norm_maxes": norm.maxes, "best_w1m": best,
                 "lr_g": tcfg.lr_g, "lr_d": tcfg.lr_d,
@@ -356,25 +381,38 @@ pub fn run(a: TrainArgs) -> Result<()> {
     Ok(())
 }
 
-/// The normalisation saved with a generator we trained (`G_best.json` next to it).
-pub fn saved_norm(checkpoint: &Path) -> Result<Option<(FeaturewiseLinearBounded, ModelSize)>> {
+/// What `G_best.json` records next to a generator we trained.
+pub struct SavedGenerator {
+    /// The particle normalisation of the training data.
+    pub norm: FeaturewiseLinearBounded,
+    /// The MP architecture size.
+    pub size: ModelSize,
+    /// The generator kind (runs before the baselines existed are `mp`).
+    pub kind: GeneratorKind,
+}
+
+/// The metadata saved with a generator we trained (`G_best.json` next to it), if any.
+pub fn saved_generator(checkpoint: &Path) -> Result<Option<SavedGenerator>> {
     let meta = checkpoint.with_extension("json");
     if !meta.exists() {
         return Ok(None);
     }
-    let v: Value = serde_json::from_slice(&std::fs::read(&meta)?)?;
-    let maxes: Vec<f64> = serde_json::from_value(v["norm_maxes"].clone())?;
+    let v: Value = serde_json::from_slice(&std::fs::read(&meta)?)
+        .with_context(|| format!("{}: not JSON", meta.display()))?;
+    let maxes: Vec<f64> = serde_json::from_value(v["norm_maxes"].clone())
+        .with_context(|| format!("{}: `norm_maxes` missing or malformed", meta.display()))?;
     let size = if v["model"] == "small" {
         ModelSize::Small
     } else {
         ModelSize::Paper
     };
+    let kind = v["generator"].as_str().unwrap_or("mp").parse()?;
     let norm = FeaturewiseLinearBounded::try_new(
         maxes,
         vec![Some(1.0); 4],
         vec![Some(0.0), Some(0.0), Some(-0.5), Some(-0.5)],
     )?;
-    Ok(Some((norm, size)))
+    Ok(Some(SavedGenerator { norm, size, kind }))
 }
 
 #[cfg(test)]
@@ -393,6 +431,8 @@ mod tests {
             eval_jets: 64,
             seed: 9,
             resume,
+            generator: GeneratorKind::Mp,
+            discriminator: DiscriminatorKind::Mp,
         }
     }
 
@@ -421,9 +461,12 @@ mod tests {
         let log = String::from_utf8(read(&b, "log.csv")).unwrap();
         assert_eq!(log.lines().count(), 3, "{log}");
         // the best generator loads with its saved architecture and normalisation
-        let (norm, size) = saved_norm(&b.join("G_best.safetensors")).unwrap().unwrap();
-        assert_eq!(size, ModelSize::Small);
-        assert_eq!(norm.num_features(), 4);
+        let saved = saved_generator(&b.join("G_best.safetensors"))
+            .unwrap()
+            .unwrap();
+        assert_eq!(saved.size, ModelSize::Small);
+        assert_eq!(saved.kind, GeneratorKind::Mp);
+        assert_eq!(saved.norm.num_features(), 4);
         // a resume with another seed is refused
         let mut bad = args(&data, &b, 3, true);
         bad.seed = 10;

@@ -32,8 +32,13 @@ use rand::rngs::StdRng;
 
 use crate::{Error, Result};
 
+mod baselines;
 mod discriminator;
 pub mod train;
+pub use baselines::{
+    DEFAULT_LATENT, Discriminator, DiscriminatorKind, FcGenerator, FcGeneratorConfig, Generator,
+    GeneratorKind, MpLfcGenerator, PointNetMixConfig, PointNetMixDiscriminator,
+};
 pub use discriminator::MpDiscriminator;
 
 /// Architecture of an MPGAN generator (defaults: the published `mp_{g,q,t}` models).
