@@ -34,5 +34,5 @@ pub use device::{DeviceChoice, select_device};
 pub use dirac::{Density, DiracMixture, logits_from_probs};
 pub use error::{Error, Result};
 pub use mask::{mask_from_multiplicity, mask_from_threshold, masked_fill};
-pub use message::{MaskedMessagePassing, MessagePassingConfig};
+pub use message::{EdgeDropout, MaskedMessagePassing, MessagePassingConfig};
 pub use pool::{masked_max, masked_mean, masked_softmax, masked_sum};

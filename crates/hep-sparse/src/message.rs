@@ -30,6 +30,7 @@ use candle_core::{
     CpuStorage, CustomOp2, CustomOp3, DType, Device, Layout, Shape, Storage, Tensor,
 };
 use rand::{Rng, SeedableRng};
+use rayon::prelude::*;
 
 use crate::util::{Real, check_float, check_mask, cpu_slice};
 use crate::{Error, Result};
@@ -116,6 +117,100 @@ impl MessagePassingConfig {
     pub fn num_params(&self) -> usize {
         self.weight_dims().iter().map(|(r, c)| r * c + r).sum()
     }
+}
+
+/// Inverted dropout after every edge-net layer (MPGAN's discriminator: p = 0.5), with masks
+/// that are a pure function of `(seed, layer, edge, feature)`.
+///
+/// ```text
+/// r        = hash(seed, k, e)                     e = (b · N + i) · N + j   (edge), k (layer)
+/// u(c)     = 16-bit quarter (c mod 4) of hash(r, ⌊c / 4⌋)                     c (feature)
+/// keep     = u(c) < round((1 − p) · 2¹⁶)
+/// X_k      = act(Z_k) ⊙ keep / (1 − p)
+/// ```
+///
+/// Because a mask element is computed from its index rather than drawn from a stream, the
+/// fused op recomputes the masks in its backward instead of storing them, skips masked senders
+/// without shifting anyone's draws, and every formulation (fused, split, naive) applies the
+/// same masks — so they agree value for value, which is what the tests check.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct EdgeDropout {
+    /// Drop probability, in `[0, 1)`.
+    pub p: f64,
+    /// Seed of the masks (draw a fresh one per forward pass).
+    pub seed: u64,
+}
+
+impl EdgeDropout {
+    fn check(&self) -> Result<()> {
+        if !(0.0..1.0).contains(&self.p) {
+            return Err(Error::InvalidConfig {
+                component: "EdgeDropout",
+                field: "p",
+                value: self.p.to_string(),
+                reason: "must be in [0, 1)",
+            });
+        }
+        Ok(())
+    }
+
+    /// Keep threshold for 16-bit uniforms: `p` is applied to a resolution of 2⁻¹⁶.
+    fn threshold(&self) -> u32 {
+        ((1.0 - self.p) * 65_536.0).round() as u32
+    }
+
+    /// Calls `f(c, kept)` for every feature `c < width` of edge `edge` in layer `layer`.
+    #[inline]
+    fn for_row(
+        seed: u64,
+        threshold: u32,
+        layer: usize,
+        edge: usize,
+        width: usize,
+        mut f: impl FnMut(usize, bool),
+    ) {
+        let key = splitmix(seed ^ splitmix(((layer as u64) << 56) ^ edge as u64));
+        for quad in 0..width.div_ceil(4) {
+            let h = splitmix(key ^ quad as u64);
+            for q in 0..4.min(width - 4 * quad) {
+                f(
+                    4 * quad + q,
+                    ((h >> (16 * q)) & 0xFFFF) < u64::from(threshold),
+                );
+            }
+        }
+    }
+
+    /// The mask of layer `layer` as a tensor `[B·N·N, width]` of `1/(1−p)` (kept) and `0`,
+    /// for the unfused formulations.
+    ///
+    /// # Errors
+    /// Tensor errors.
+    pub fn mask(
+        &self,
+        layer: usize,
+        rows: usize,
+        width: usize,
+        dtype: DType,
+        device: &Device,
+    ) -> Result<Tensor> {
+        let (t, scale) = (self.threshold(), (1.0 / (1.0 - self.p)) as f32);
+        let mut v = vec![0f32; rows * width];
+        for (edge, row) in v.chunks_exact_mut(width.max(1)).enumerate() {
+            Self::for_row(self.seed, t, layer, edge, width, |c, kept| {
+                row[c] = [0.0, scale][usize::from(kept)];
+            });
+        }
+        Ok(Tensor::from_vec(v, (rows, width), device)?.to_dtype(dtype)?)
+    }
+}
+
+#[inline]
+fn splitmix(mut z: u64) -> u64 {
+    z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
 }
 
 /// Masked all-pairs message passing with an MLP edge network (MPGAN's `MPLayer` edge part).
@@ -285,8 +380,29 @@ impl MaskedMessagePassing {
     /// [`Error::ShapeMismatch`] / [`Error::DTypeMismatch`] for bad inputs; candle errors from
     /// the op (e.g. a device without an implementation).
     pub fn forward(&self, h: &Tensor, mask: &Tensor) -> Result<Tensor> {
+        self.forward_with_dropout(h, mask, None)
+    }
+
+    /// [`forward`](Self::forward) with [`EdgeDropout`] after every edge-net layer (training a
+    /// discriminator); `None` or `p = 0` is the plain forward.
+    ///
+    /// # Shapes
+    /// `h`: `[B, N, F]`, `mask`: `[B, N]` → `[B, N, F_K]`
+    ///
+    /// # Errors
+    /// As [`forward`](Self::forward); [`Error::InvalidConfig`] for `p` outside `[0, 1)`.
+    pub fn forward_with_dropout(
+        &self,
+        h: &Tensor,
+        mask: &Tensor,
+        dropout: Option<EdgeDropout>,
+    ) -> Result<Tensor> {
+        if let Some(d) = &dropout {
+            d.check()?;
+        }
+        let dropout = dropout.filter(|d| d.p > 0.0);
         if !h.device().is_cpu() {
-            return self.forward_split(h, mask);
+            return self.split_impl(h, mask, dropout);
         }
         let (h, mask) = self.check_inputs(h, mask, "MaskedMessagePassing::forward")?;
         let mut flat = Vec::with_capacity(2 * self.weights.len());
@@ -295,7 +411,8 @@ impl MaskedMessagePassing {
             flat.push(b.clone());
         }
         let params = Tensor::cat(&flat, 0)?;
-        Ok(h.apply_op3(&mask, &params, FusedMessagePassing::new(&self.cfg)?)?)
+        let op = FusedMessagePassing::new(&self.cfg)?.with_dropout(dropout);
+        Ok(h.apply_op3(&mask, &params, op)?)
     }
 
     /// The split-first-layer formulation, differentiable through candle's autograd on any
@@ -312,6 +429,15 @@ impl MaskedMessagePassing {
     /// # Errors
     /// As [`MaskedMessagePassing::forward`].
     pub fn forward_split(&self, h: &Tensor, mask: &Tensor) -> Result<Tensor> {
+        self.split_impl(h, mask, None)
+    }
+
+    fn split_impl(
+        &self,
+        h: &Tensor,
+        mask: &Tensor,
+        dropout: Option<EdgeDropout>,
+    ) -> Result<Tensor> {
         let (h, mask) = self.check_inputs(h, mask, "MaskedMessagePassing::forward_split")?;
         let (b, n, f) = h.dims3()?;
         let w0 = &self.weights[0];
@@ -331,6 +457,7 @@ impl MaskedMessagePassing {
             activate: act(0),
         };
         let mut x = recv.apply_op2(&send, pair)?.reshape((b * n * n, f1))?;
+        x = drop_layer(x, dropout.as_ref(), 0)?;
         for k in 1..self.weights.len() {
             x = x
                 .matmul(&self.weights[k].t()?)?
@@ -338,6 +465,7 @@ impl MaskedMessagePassing {
             if act(k) {
                 x = leaky_relu(&x, self.cfg.negative_slope)?;
             }
+            x = drop_layer(x, dropout.as_ref(), k)?;
         }
         let out = *self.cfg.widths.last().expect("validated non-empty");
         let x = x.reshape((b, n, n, out))?.contiguous()?;
@@ -354,6 +482,23 @@ impl MaskedMessagePassing {
     /// # Errors
     /// As [`MaskedMessagePassing::forward`].
     pub fn forward_naive(&self, h: &Tensor, mask: &Tensor) -> Result<Tensor> {
+        self.forward_naive_with_dropout(h, mask, None)
+    }
+
+    /// [`forward_naive`](Self::forward_naive) with the same [`EdgeDropout`] masks as
+    /// [`forward_with_dropout`](Self::forward_with_dropout): the oracle of the fused dropout.
+    ///
+    /// # Errors
+    /// As [`forward_with_dropout`](Self::forward_with_dropout).
+    pub fn forward_naive_with_dropout(
+        &self,
+        h: &Tensor,
+        mask: &Tensor,
+        dropout: Option<EdgeDropout>,
+    ) -> Result<Tensor> {
+        if let Some(d) = &dropout {
+            d.check()?;
+        }
         let (h, mask) = self.check_inputs(h, mask, "MaskedMessagePassing::forward_naive")?;
         let (b, n, f) = h.dims3()?;
         let hi = h.unsqueeze(2)?.broadcast_as((b, n, n, f))?;
@@ -365,10 +510,23 @@ impl MaskedMessagePassing {
             if k < last || self.cfg.activate_last {
                 x = leaky_relu(&x, self.cfg.negative_slope)?;
             }
+            x = drop_layer(x, dropout.as_ref(), k)?;
         }
         let out = *self.cfg.widths.last().expect("validated non-empty");
         let x = x.reshape((b, n, n, out))?;
         Ok(x.broadcast_mul(&mask.reshape((b, 1, n, 1))?)?.sum(2)?)
+    }
+}
+
+/// `x [E, w]` times layer `k`'s dropout mask (identity without dropout).
+fn drop_layer(x: Tensor, dropout: Option<&EdgeDropout>, k: usize) -> Result<Tensor> {
+    match dropout {
+        Some(d) if d.p > 0.0 => {
+            let (rows, w) = x.dims2()?;
+            let m = d.mask(k, rows, w, x.dtype(), x.device())?;
+            Ok((x * m)?)
+        }
+        _ => Ok(x),
     }
 }
 
@@ -568,6 +726,7 @@ fn leaky_relu(x: &Tensor, slope: f64) -> candle_core::Result<Tensor> {
 #[derive(Debug, Clone)]
 pub struct FusedMessagePassing {
     cfg: MessagePassingConfig,
+    dropout: Option<EdgeDropout>,
 }
 
 impl FusedMessagePassing {
@@ -577,7 +736,16 @@ impl FusedMessagePassing {
     /// [`Error::InvalidConfig`] when the configuration does not validate.
     pub fn new(cfg: &MessagePassingConfig) -> Result<Self> {
         cfg.validate()?;
-        Ok(Self { cfg: cfg.clone() })
+        Ok(Self {
+            cfg: cfg.clone(),
+            dropout: None,
+        })
+    }
+
+    /// Apply [`EdgeDropout`] after every edge-net layer (the backward recomputes the masks).
+    pub fn with_dropout(mut self, dropout: Option<EdgeDropout>) -> Self {
+        self.dropout = dropout.filter(|d| d.p > 0.0);
+        self
     }
 }
 
@@ -586,6 +754,7 @@ impl FusedMessagePassing {
 #[derive(Debug, Clone)]
 struct FusedMessagePassingBackward {
     cfg: MessagePassingConfig,
+    dropout: Option<EdgeDropout>,
 }
 
 /// Per-jet lists of real senders.
@@ -628,6 +797,13 @@ fn cpu_tensor<T: Real>(v: Vec<T>, shape: (usize, usize)) -> candle_core::Result<
     Tensor::from_vec(v, shape, &Device::Cpu)
 }
 
+/// `x` if `positive` else `x · slope`, branch-free and exact (one of the two terms is 0):
+/// the LeakyReLU and its derivative in the fused op's hot loops.
+#[inline]
+fn leaky_side<T: Real>(positive: bool, x: T, slope: T) -> T {
+    x * T::one_if(positive) + x * slope * T::one_if(!positive)
+}
+
 /// Everything the CPU forward and backward share: dims, weights as CPU tensors, projections.
 struct Plan<T: Real> {
     b: usize,
@@ -646,11 +822,14 @@ struct Plan<T: Real> {
     proj_send: Vec<T>,
     senders: Vec<Vec<usize>>,
     chunks: Vec<Range<usize>>,
+    /// `(seed, keep threshold, 1/(1−p))` when dropout is on.
+    dropout: Option<(u64, u32, T)>,
 }
 
 impl<T: Real> Plan<T> {
     fn new(
         cfg: &MessagePassingConfig,
+        dropout: Option<&EdgeDropout>,
         h: &[T],
         (b, n, f): (usize, usize, usize),
         mask: &[T],
@@ -693,7 +872,31 @@ impl<T: Real> Plan<T> {
             proj_send,
             senders,
             chunks,
+            dropout: dropout.map(|d| (d.seed, d.threshold(), T::c(1.0 / (1.0 - d.p)))),
         })
+    }
+
+    /// Multiplies row `x` (edge `edge`, layer `k`) by its dropout mask.
+    fn drop_row(&self, k: usize, edge: usize, x: &mut [T]) {
+        if let Some((seed, threshold, scale)) = self.dropout {
+            // indexed, not branched on: the keep decisions are coin flips, which a branch
+            // predictor gets wrong half of the time
+            EdgeDropout::for_row(seed, threshold, k, edge, x.len(), |c, kept| {
+                x[c] = x[c] * scale * T::one_if(kept);
+            });
+        }
+    }
+
+    /// Global edge ids `(jet · N + i) · N + j` of the chunk's rows.
+    fn edge_ids(&self, jets: &Range<usize>) -> Vec<usize> {
+        let n = self.n;
+        let mut ids = Vec::new();
+        for jet in jets.clone() {
+            for i in 0..n {
+                ids.extend(self.senders[jet].iter().map(|&j| (jet * n + i) * n + j));
+            }
+        }
+        ids
     }
 
     fn activated(&self, k: usize) -> bool {
@@ -706,26 +909,45 @@ impl<T: Real> Plan<T> {
         let (n, f1) = (self.n, self.widths[0]);
         let act = self.activated(0);
         let e: usize = jets.clone().map(|jet| n * self.senders[jet].len()).sum();
-        let mut out = Vec::with_capacity(e * f1);
+        let mut out = vec![T::c(0.0); e * f1];
+        // one disjoint slice of rows per jet, filled in parallel
+        let mut parts = Vec::with_capacity(jets.len());
+        let mut rest = out.as_mut_slice();
         for jet in jets.clone() {
+            let (head, tail) = rest.split_at_mut(n * self.senders[jet].len() * f1);
+            parts.push((jet, head));
+            rest = tail;
+        }
+        parts.into_par_iter().for_each(|(jet, rows)| {
+            let mut rows = rows.chunks_exact_mut(f1);
             for i in 0..n {
                 let r = &self.proj_recv[(jet * n + i) * f1..(jet * n + i + 1) * f1];
                 for &j in &self.senders[jet] {
                     let s = &self.proj_send[(jet * n + j) * f1..(jet * n + j + 1) * f1];
-                    if act {
-                        out.extend(r.iter().zip(s).map(|(&x, &y)| (x + y).leaky(self.slope)));
-                    } else {
-                        out.extend(r.iter().zip(s).map(|(&x, &y)| x + y));
+                    let o = rows.next().expect("rows sized by the sender count");
+                    for ((o, &x), &y) in o.iter_mut().zip(r).zip(s) {
+                        let v = x + y;
+                        *o = if act {
+                            leaky_side(v > T::c(0.0), v, self.slope)
+                        } else {
+                            v
+                        };
                     }
+                    self.drop_row(0, (jet * n + i) * n + j, o);
                 }
             }
-        }
+        });
         (out, e)
     }
 
     /// Layer outputs `X_0 … X_{K-1}` of one chunk, `[E, w_k]` each (post-activation).
     fn chunk_activations(&self, jets: &Range<usize>) -> candle_core::Result<(Vec<Tensor>, usize)> {
         let (x0, e) = self.first_layer(jets);
+        let ids = if self.dropout.is_some() {
+            self.edge_ids(jets)
+        } else {
+            Vec::new()
+        };
         let mut outs = vec![cpu_tensor(x0, (e, self.widths[0]))?];
         for k in 1..self.widths.len() {
             let z = outs[k - 1].matmul(&self.w[k].t()?)?;
@@ -733,14 +955,24 @@ impl<T: Real> Plan<T> {
             let bias = &self.bias[k];
             let slope = self.slope;
             let y = with_slice::<T, _>(&z, |zs| {
-                let mut y = Vec::with_capacity(zs.len());
-                for row in zs.chunks_exact(bias.len()) {
-                    if act {
-                        y.extend(row.iter().zip(bias).map(|(&a, &c)| (a + c).leaky(slope)));
-                    } else {
-                        y.extend(row.iter().zip(bias).map(|(&a, &c)| a + c));
-                    }
-                }
+                let w = bias.len();
+                let mut y = vec![T::c(0.0); zs.len()];
+                y.par_chunks_mut(w)
+                    .zip(zs.par_chunks(w))
+                    .enumerate()
+                    .for_each(|(r, (yr, zr))| {
+                        for ((o, &a), &c) in yr.iter_mut().zip(zr).zip(bias) {
+                            let v = a + c;
+                            *o = if act {
+                                leaky_side(v > T::c(0.0), v, slope)
+                            } else {
+                                v
+                            };
+                        }
+                        if let Some(&edge) = ids.get(r) {
+                            self.drop_row(k, edge, yr);
+                        }
+                    });
                 y
             })?;
             outs.push(cpu_tensor(y, (e, self.widths[k]))?);
@@ -774,15 +1006,34 @@ impl<T: Real> Plan<T> {
         Ok(out)
     }
 
-    /// Multiplies `g` by the LeakyReLU derivative read off the activation's sign.
-    fn act_grad(&self, g: &mut [T], out: &Tensor) -> candle_core::Result<()> {
-        let slope = self.slope;
+    /// Back-propagates `g` (rows = edges `ids`) through layer `k`'s dropout and activation,
+    /// in one parallel pass. Dropped outputs are 0 and kept ones keep their sign, so the
+    /// LeakyReLU derivative is read off the stored (dropped-out) activations `out`.
+    fn local_grad(
+        &self,
+        k: usize,
+        ids: &[usize],
+        g: &mut [T],
+        out: &Tensor,
+    ) -> candle_core::Result<()> {
+        let (w, slope, act) = (self.widths[k], self.slope, self.activated(k));
+        if self.dropout.is_none() && !act {
+            return Ok(());
+        }
         with_slice::<T, _>(out, |o| {
-            g.iter_mut().zip(o).for_each(|(gv, &ov)| {
-                if ov <= T::c(0.0) {
-                    *gv *= slope
-                }
-            })
+            g.par_chunks_mut(w)
+                .zip(o.par_chunks(w))
+                .enumerate()
+                .for_each(|(r, (gr, or))| {
+                    if let Some(&edge) = ids.get(r) {
+                        self.drop_row(k, edge, gr);
+                    }
+                    if act {
+                        for (gv, &ov) in gr.iter_mut().zip(or) {
+                            *gv = leaky_side(ov > T::c(0.0), *gv, slope);
+                        }
+                    }
+                })
         })
     }
 
@@ -811,10 +1062,13 @@ impl<T: Real> Plan<T> {
                     }
                 }
             }
+            let ids = if self.dropout.is_some() {
+                self.edge_ids(jets)
+            } else {
+                Vec::new()
+            };
             for k in (1..kk).rev() {
-                if self.activated(k) {
-                    self.act_grad(&mut g, &outs[k])?;
-                }
+                self.local_grad(k, &ids, &mut g, &outs[k])?;
                 for row in g.chunks_exact(self.widths[k]) {
                     g_b[k].iter_mut().zip(row).for_each(|(a, &v)| *a += v);
                 }
@@ -826,9 +1080,7 @@ impl<T: Real> Plan<T> {
                 });
                 g = gt.matmul(&self.w[k])?.flatten_all()?.to_vec1()?;
             }
-            if self.activated(0) {
-                self.act_grad(&mut g, &outs[0])?;
-            }
+            self.local_grad(0, &ids, &mut g, &outs[0])?;
             let mut row = 0;
             for jet in jets.clone() {
                 for i in 0..n {
@@ -881,6 +1133,7 @@ impl<T: Real> Plan<T> {
 
 fn fused_forward_cpu<T: Real>(
     cfg: &MessagePassingConfig,
+    dropout: Option<&EdgeDropout>,
     (s1, l1): (&CpuStorage, &Layout),
     (s2, l2): (&CpuStorage, &Layout),
     (s3, l3): (&CpuStorage, &Layout),
@@ -888,6 +1141,7 @@ fn fused_forward_cpu<T: Real>(
     let dims = l1.shape().dims3()?;
     let plan = Plan::<T>::new(
         cfg,
+        dropout,
         cpu_slice(s1, l1, "fused_message_passing")?,
         dims,
         cpu_slice(s2, l2, "fused_message_passing")?,
@@ -898,6 +1152,7 @@ fn fused_forward_cpu<T: Real>(
 
 fn fused_backward_cpu<T: Real>(
     cfg: &MessagePassingConfig,
+    dropout: Option<&EdgeDropout>,
     (s1, l1): (&CpuStorage, &Layout),
     (s2, l2): (&CpuStorage, &Layout),
     (s3, l3): (&CpuStorage, &Layout),
@@ -908,6 +1163,7 @@ fn fused_backward_cpu<T: Real>(
     let np = cfg.num_params();
     let plan = Plan::<T>::new(
         cfg,
+        dropout,
         h,
         dims,
         cpu_slice(s2, l2, "fused_message_passing_bwd")?,
@@ -947,6 +1203,7 @@ impl CustomOp3 for FusedMessagePassing {
             s1,
             fused_forward_cpu,
             &self.cfg,
+            self.dropout.as_ref(),
             (s1, l1),
             (s2, l2),
             (s3, l3)
@@ -981,6 +1238,7 @@ impl CustomOp3 for FusedMessagePassing {
         )?;
         let op = FusedMessagePassingBackward {
             cfg: self.cfg.clone(),
+            dropout: self.dropout,
         };
         let flat = h.detach().apply_op3_no_bwd(&mask.detach(), &packed, &op)?;
         let nh = h.elem_count();
@@ -1010,6 +1268,7 @@ impl CustomOp3 for FusedMessagePassingBackward {
             s1,
             fused_backward_cpu,
             &self.cfg,
+            self.dropout.as_ref(),
             (s1, l1),
             (s2, l2),
             (s3, l3)

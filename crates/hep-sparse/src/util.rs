@@ -15,6 +15,10 @@ pub(crate) trait Real: WithDType + std::fmt::Debug + std::ops::Neg<Output = Self
     fn fmax(self, o: Self) -> Self;
     fn is_nan(self) -> bool;
     fn neg_infinity() -> Self;
+    /// `1` if `cond` else `0`, as a float, computed without a branch: multiplying by it is how
+    /// the hot loops apply data-dependent choices (dropout coin flips, LeakyReLU sides) that a
+    /// branch predictor cannot learn. `x · one_if(c) + y · one_if(!c)` is exact.
+    fn one_if(cond: bool) -> Self;
 
     #[inline]
     fn c(v: f64) -> Self {
@@ -52,7 +56,7 @@ pub(crate) trait Real: WithDType + std::fmt::Debug + std::ops::Neg<Output = Self
 }
 
 macro_rules! impl_real {
-    ($t:ty, $erfc:path) => {
+    ($t:ty, $bits:ty, $erfc:path) => {
         impl Real for $t {
             #[inline]
             fn exp(self) -> Self {
@@ -90,11 +94,15 @@ macro_rules! impl_real {
             fn neg_infinity() -> Self {
                 <$t>::NEG_INFINITY
             }
+            #[inline]
+            fn one_if(cond: bool) -> Self {
+                <$bits>::from(cond) as $t
+            }
         }
     };
 }
-impl_real!(f32, candle_core::cpu::erf::erfc_f32);
-impl_real!(f64, candle_core::cpu::erf::erfc_f64);
+impl_real!(f32, u32, candle_core::cpu::erf::erfc_f32);
+impl_real!(f64, u64, candle_core::cpu::erf::erfc_f64);
 
 /// The contiguous data of a CPU storage as a slice of `T`.
 ///

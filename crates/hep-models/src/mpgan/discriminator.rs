@@ -7,26 +7,28 @@
 //! h ← MP(h) twice;  y = sigmoid(drop(W · Σ_i mask_i h_i + b))
 //! ```
 //! Dropout masks come from a caller-provided seeded RNG, so training runs are reproducible.
-//! The edge network runs with candle ops in split-first-layer form (`W_a h_i + W_b h_j + b`,
-//! never concatenating `[h_i ; h_j]`), because dropout sits between its layers.
+//! The edge network runs as hep-sparse's fused masked message passing with
+//! [`EdgeDropout`] (the masks are a hash of a seed drawn from the RNG and the element's
+//! index, so the op recomputes them in its backward instead of storing `[B·N·N, w]` masks).
 //!
 //! ## References
 //! `rkansal47/MPGAN` branch `neurips21`, `mpgan/model.py` (`MPDiscriminator`, `dea=True`,
 //! `dea_sum=True`, `fnd=[]`, `disc_dropout=0.5`).
 
 use candle_core::{D, Tensor};
-use candle_nn::{Module, VarBuilder};
+use candle_nn::VarBuilder;
+use hep_sparse::{EdgeDropout, MaskedMessagePassing, MessagePassingConfig};
+use rand::RngCore;
 use rand::rngs::StdRng;
 
-use super::{LinearNet, MpGanConfig, dropout, leaky_relu};
+use super::{LinearNet, MpGanConfig};
 use crate::{Error, Result};
 
 /// One discriminator message-passing layer.
 #[derive(Debug, Clone)]
 struct DiscLayer {
-    fe: LinearNet,
+    edge: MaskedMessagePassing,
     fn_: LinearNet,
-    slope: f64,
     p: f64,
     in_size: usize,
     out: usize,
@@ -36,17 +38,38 @@ impl DiscLayer {
     fn new(cfg: &MpGanConfig, in_size: usize, out: usize, p: f64, vb: VarBuilder) -> Result<Self> {
         let mut fe_sizes = vec![2 * in_size];
         fe_sizes.extend_from_slice(&cfg.fe);
-        let fe =
-            LinearNet::new(&fe_sizes, false, cfg.leaky_relu_alpha, vb.pp("fe"))?.with_dropout(p);
+        let fe = LinearNet::new(&fe_sizes, false, cfg.leaky_relu_alpha, vb.pp("fe"))?;
+        let layers = fe
+            .layers()
+            .iter()
+            .map(|l| {
+                let b = l.bias().cloned().ok_or_else(|| Error::InvalidConfig {
+                    component: "MpDiscriminator",
+                    field: "fe",
+                    value: "a layer without bias".into(),
+                    reason: "edge layers need biases",
+                })?;
+                Ok((l.weight().clone(), b))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let edge = MaskedMessagePassing::new(
+            &MessagePassingConfig {
+                in_features: in_size,
+                widths: cfg.fe.clone(),
+                negative_slope: cfg.leaky_relu_alpha,
+                activate_last: true,
+                ..Default::default()
+            },
+            layers,
+        )?;
         let mut fn_sizes = vec![cfg.fe.last().copied().unwrap_or(0) + in_size];
         fn_sizes.extend_from_slice(&cfg.fn_);
         fn_sizes.push(out);
         let fn_ =
             LinearNet::new(&fn_sizes, true, cfg.leaky_relu_alpha, vb.pp("fn"))?.with_dropout(p);
         Ok(Self {
-            fe,
+            edge,
             fn_,
-            slope: cfg.leaky_relu_alpha,
             p,
             in_size,
             out,
@@ -56,29 +79,11 @@ impl DiscLayer {
     fn forward(&self, h: &Tensor, mask: &Tensor, mut rng: Option<&mut StdRng>) -> Result<Tensor> {
         let (b, n, f) = h.dims3()?;
         debug_assert_eq!(f, self.in_size);
-        let first = &self.fe.layers()[0];
-        let w = first.weight();
-        let wa = w.narrow(1, 0, f)?;
-        let wb = w.narrow(1, f, f)?;
-        let hf = h.reshape((b * n, f))?;
-        let a = hf.matmul(&wa.t()?)?.reshape((b, n, 1, ()))?;
-        let c = hf.matmul(&wb.t()?)?.reshape((b, 1, n, ()))?;
-        let mut x = a.broadcast_add(&c)?;
-        if let Some(bias) = first.bias() {
-            x = x.broadcast_add(bias)?;
-        }
-        let width = x.dim(D::Minus1)?;
-        let mut x = leaky_relu(&x.reshape((b * n * n, width))?, self.slope)?;
-        x = dropout(&x, self.p, rng.as_deref_mut())?;
-        for l in &self.fe.layers()[1..] {
-            x = leaky_relu(&l.forward(&x)?, self.slope)?;
-            x = dropout(&x, self.p, rng.as_deref_mut())?;
-        }
-        let width = x.dim(D::Minus1)?;
-        let x = x.reshape((b, n, n, width))?;
-        let m = x
-            .broadcast_mul(&mask.reshape((b, 1, n, 1))?.to_dtype(x.dtype())?)?
-            .sum(2)?;
+        let dropout = rng.as_deref_mut().map(|r| EdgeDropout {
+            p: self.p,
+            seed: r.next_u64(),
+        });
+        let m = self.edge.forward_with_dropout(h, mask, dropout)?;
         let x = Tensor::cat(&[&m, h], D::Minus1)?;
         let fw = x.dim(D::Minus1)?;
         let x = self.fn_.forward_train(&x.reshape((b * n, fw))?, rng)?;

@@ -37,20 +37,36 @@ fn with_vars(
 /// Compares fused and naive values and the gradients of `Σ w ⊙ m` w.r.t. `h` and all params.
 fn compare(
     cfg: &MessagePassingConfig,
+    dims: (usize, usize),
+    dtype: DType,
+    dev: &Device,
+    seed: u64,
+    tol: (f64, f64),
+) -> anyhow::Result<()> {
+    compare_with(cfg, dims, dtype, dev, seed, tol, None)
+}
+
+/// [`compare`] with edge dropout in every formulation.
+fn compare_with(
+    cfg: &MessagePassingConfig,
     (b, n): (usize, usize),
     dtype: DType,
     dev: &Device,
     seed: u64,
     tol: (f64, f64),
+    dropout: Option<EdgeDropout>,
 ) -> anyhow::Result<()> {
     let (mp, vars) = with_vars(cfg, dtype, dev, seed)?;
     let h = Var::from_tensor(&randn(&[b, n, cfg.in_features], 1.0, dtype, dev, seed + 1)?)?;
     let mask = random_mask(b, n, 0.6, dtype, dev, seed + 2)?;
     let fo = *cfg.widths.last().unwrap();
     let w = randn(&[b, n, fo], 1.0, dtype, dev, seed + 3)?;
-    let naive = mp.forward_naive(&h, &mask)?;
+    let naive = mp.forward_naive_with_dropout(&h, &mask, dropout)?;
     let gn = naive.mul(&w)?.sum_all()?.backward()?;
-    for other in [mp.forward(&h, &mask)?, mp.forward_split(&h, &mask)?] {
+    for other in [
+        mp.forward_with_dropout(&h, &mask, dropout)?,
+        mp.split_impl(&h, &mask, dropout)?,
+    ] {
         assert_close(&other, &naive, tol.0, 1.0)?;
         let go = other.mul(&w)?.sum_all()?.backward()?;
         assert_close(go.get(&h).unwrap(), gn.get(&h).unwrap(), tol.1, 1.0)?;
@@ -98,6 +114,54 @@ fn variants_equal_naive() -> anyhow::Result<()> {
         7,
         (1e-12, 1e-11),
     )?;
+    Ok(())
+}
+
+#[test]
+fn fused_dropout_equals_naive_dropout() -> anyhow::Result<()> {
+    let dev = Device::Cpu;
+    let d = EdgeDropout { p: 0.5, seed: 77 };
+    compare_with(
+        &MessagePassingConfig::default(),
+        (3, 30),
+        DType::F64,
+        &dev,
+        21,
+        (1e-12, 1e-11),
+        Some(d),
+    )?;
+    // tiny chunks (masks are indexed globally, not per chunk) and no final activation
+    let mut cfg = small_cfg(3, vec![4, 5, 3]);
+    cfg.chunk_edges = 1;
+    cfg.activate_last = false;
+    compare_with(&cfg, (5, 6), DType::F64, &dev, 22, (1e-12, 1e-11), Some(d))?;
+    // the masks drop about p of the elements, scale the rest, and change with the seed
+    let m = d.mask(1, 1000, 50, DType::F64, &dev)?;
+    let v: Vec<f64> = m.flatten_all()?.to_vec1()?;
+    let kept = v.iter().filter(|&&x| x > 0.0).count() as f64 / v.len() as f64;
+    assert!((kept - 0.5).abs() < 0.01, "kept fraction {kept}");
+    assert!(v.iter().all(|&x| x == 0.0 || x == 2.0));
+    let other = EdgeDropout { p: 0.5, seed: 78 }.mask(1, 1000, 50, DType::F64, &dev)?;
+    assert_ne!(v, other.flatten_all()?.to_vec1::<f64>()?);
+    // dropout changes the output; p outside [0, 1) is an error
+    let mp = MaskedMessagePassing::init(&cfg, DType::F64, &dev, 3)?;
+    let h = randn(&[2, 6, 3], 1.0, DType::F64, &dev, 4)?;
+    let mask = random_mask(2, 6, 0.8, DType::F64, &dev, 5)?;
+    let plain: Vec<f64> = mp.forward(&h, &mask)?.flatten_all()?.to_vec1()?;
+    let dropped: Vec<f64> = mp
+        .forward_with_dropout(&h, &mask, Some(d))?
+        .flatten_all()?
+        .to_vec1()?;
+    assert_ne!(plain, dropped);
+    let p0: Vec<f64> = mp
+        .forward_with_dropout(&h, &mask, Some(EdgeDropout { p: 0.0, seed: 1 }))?
+        .flatten_all()?
+        .to_vec1()?;
+    assert_eq!(plain, p0);
+    assert!(
+        mp.forward_with_dropout(&h, &mask, Some(EdgeDropout { p: 1.0, seed: 1 }))
+            .is_err()
+    );
     Ok(())
 }
 
