@@ -6,6 +6,7 @@
 mod bench;
 mod bench_metrics;
 mod bench_mpgan;
+mod cuda;
 mod data;
 mod fixtures;
 mod fixtures_data;
@@ -34,6 +35,9 @@ enum Cmd {
     /// Benchmarks against the reference implementations, reported as ratios.
     #[command(subcommand)]
     Bench(bench::BenchCmd),
+    /// Build `hepgen` (and optionally the GPU test binaries) with `--features cuda` on a
+    /// machine without CUDA, from pinned PyPI CUDA 13.0 wheels; binaries land in `target/cuda/`.
+    Cuda(cuda::CudaArgs),
     /// Check architecture invariants (crate layering, file headers).
     Tidy,
 }
@@ -43,6 +47,7 @@ fn main() -> Result<()> {
         Cmd::Data(c) => data::run(c),
         Cmd::Fixtures(c) => fixtures::run(c),
         Cmd::Bench(c) => bench::run(c),
+        Cmd::Cuda(a) => cuda::run(a),
         Cmd::Tidy => tidy::run(),
     }
 }

@@ -67,6 +67,7 @@ pub fn run(a: DemoArgs) -> Result<()> {
         noise: None,
         num_particles: None,
         raw: false,
+        device: "cpu".into(),
     })?;
     println!("== 4/4 evaluating and writing the report");
     let report_dir = a.out.join("report");

@@ -47,6 +47,24 @@ pub struct GenerateArgs {
     /// with a reference implementation.
     #[arg(long)]
     pub(crate) raw: bool,
+    /// `cpu`, or `cuda` (GPU 0; needs a binary built with the `cuda` feature, e.g. by
+    /// `cargo xtask cuda`; falls back to the CPU with the reason when CUDA is unusable).
+    #[arg(long, default_value = "cpu")]
+    pub(crate) device: String,
+}
+
+/// The device named by `--device`, announcing a fallback to the CPU.
+pub fn device_from_arg(name: &str) -> Result<Device> {
+    let prefer_cuda = match name {
+        "cpu" => false,
+        "cuda" | "gpu" => true,
+        other => bail!("--device {other}: expected cpu or cuda"),
+    };
+    let choice = hep_sparse::select_device(prefer_cuda, 0);
+    if let Some(reason) = &choice.fallback_reason {
+        eprintln!("{reason}");
+    }
+    Ok(choice.device)
 }
 
 /// Load generator weights of `kind` from `.pt` or `.safetensors`.
@@ -125,7 +143,7 @@ fn sort_by_pt(feats: &mut [f32], mask: &mut [f32], slots: usize) {
 pub fn run(a: GenerateArgs) -> Result<()> {
     let jet_type: JetType = a.jet_type.parse()?;
     ensure!(a.batch > 0, "--batch must be positive");
-    let dev = Device::Cpu;
+    let dev = device_from_arg(&a.device)?;
     // Our checkpoints carry their architecture and normalisation in a JSON beside them;
     // published weights use the paper architecture and the published constants.
     let saved = crate::train::saved_generator(&a.checkpoint)?;
@@ -228,10 +246,11 @@ pub fn run(a: GenerateArgs) -> Result<()> {
         }
     }
     println!(
-        "generated {n} {jet_type} jets in {secs:.2} s ({:.0} jets/s, {:.1} µs/jet, batch {}, CPU) -> {}",
+        "generated {n} {jet_type} jets in {secs:.2} s ({:.0} jets/s, {:.1} µs/jet, batch {}, {}) -> {}",
         n as f64 / secs,
         secs / n as f64 * 1e6,
         a.batch,
+        if dev.is_cuda() { "CUDA" } else { "CPU" },
         a.out.display()
     );
     Ok(())
