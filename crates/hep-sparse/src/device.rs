@@ -41,7 +41,8 @@ fn probe_cuda(ordinal: usize) -> Result<Device, String> {
     let attempt = std::panic::catch_unwind(|| Device::new_cuda(ordinal));
     match attempt {
         Ok(Ok(dev)) => Ok(dev),
-        Ok(Err(e)) => Err(e.to_string()),
+        // candle appends a backtrace to some errors; the first line is the reason
+        Ok(Err(e)) => Err(e.to_string().lines().next().unwrap_or_default().to_string()),
         Err(panic) => Err(panic
             .downcast_ref::<String>()
             .cloned()
