@@ -23,6 +23,7 @@ pub mod parquet;
 pub mod rng;
 pub mod split;
 pub mod summary;
+pub mod zdc;
 
 pub use error::{Error, Result, Source};
 pub use jets::{JetBatch, JetDataset, JetFeatures, JetType, PARTICLE_FEATURES};

@@ -1,0 +1,598 @@
+//! ALICE Zero Degree Calorimeter (ZDC) responses with the particles that caused them.
+//!
+//! A response is the photon count of every quartz fibre of one calorimeter, a grid of
+//! `H × W` pixels: the neutron calorimeter ZN is `44 × 44`, the proton calorimeter ZP
+//! `56 × 30`. Each response comes with the 9 attributes of the particle that caused it
+//! (energy, vertex vx/vy/vz, momentum px/py/pz, mass, charge, in that order) and its PDG id.
+//!
+//! Stored as Parquet (schema `zdc-responses-v1`, `docs/data-formats.md`): the 9 conditions as
+//! `f32` columns, `pdg` as `i32`, and the response sparsely — `pixel` (`list<u16>`, the
+//! row-major indices of the non-zero fibres, increasing) and `count` (`list<f32>`, their
+//! counts) — because most fibres of a response are dark.
+//!
+//! Transforms used by the models: `log(x + 1)` of the counts and standardised conditions
+//! ([`ConditionScaler`], scikit-learn's `StandardScaler` semantics).
+
+use std::fs::File;
+use std::path::Path;
+use std::sync::Arc;
+
+use arrow_array::builder::{Float32Builder, ListBuilder, UInt16Builder};
+use arrow_array::{Array, ArrayRef, Float32Array, Int32Array, ListArray, RecordBatch, UInt16Array};
+use arrow_schema::{DataType, Field, Schema};
+use parquet::arrow::ArrowWriter;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::properties::WriterProperties;
+
+use crate::{Error, Result, Source};
+
+/// Number of conditioning attributes per particle.
+pub const NUM_CONDITIONS: usize = 9;
+
+/// The conditioning attributes, in storage order.
+pub const CONDITION_NAMES: [&str; NUM_CONDITIONS] = [
+    "energy", "vx", "vy", "vz", "px", "py", "pz", "mass", "charge",
+];
+
+/// The format name written to (and required in) the Parquet metadata.
+pub const FORMAT: &str = "zdc-responses-v1";
+
+/// Which calorimeter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ZdcDetector {
+    /// The neutron calorimeter ZN, `44 × 44` fibres.
+    Neutron,
+    /// The proton calorimeter ZP, `56 × 30` fibres.
+    Proton,
+}
+
+impl ZdcDetector {
+    /// `(H, W)`.
+    pub fn shape(self) -> (usize, usize) {
+        match self {
+            Self::Neutron => (44, 44),
+            Self::Proton => (56, 30),
+        }
+    }
+
+    /// `neutron` or `proton`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Neutron => "neutron",
+            Self::Proton => "proton",
+        }
+    }
+}
+
+impl std::fmt::Display for ZdcDetector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for ZdcDetector {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "neutron" | "zn" | "ZN" => Ok(Self::Neutron),
+            "proton" | "zp" | "ZP" => Ok(Self::Proton),
+            other => Err(Error::Param {
+                name: "detector",
+                reason: format!("`{other}`: expected neutron or proton"),
+            }),
+        }
+    }
+}
+
+/// `N` ZDC responses `[N, H, W]` (photon counts) with their particles' conditions `[N, 9]`
+/// and PDG ids `[N]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ZdcDataset {
+    detector: ZdcDetector,
+    responses: Vec<f32>,
+    conditions: Vec<f32>,
+    pdg: Vec<i32>,
+    provenance: Option<String>,
+}
+
+impl ZdcDataset {
+    /// Validate and wrap arrays built in memory.
+    ///
+    /// # Errors
+    /// [`Error::Shape`] when the lengths disagree with the detector and `N`;
+    /// [`Error::NonFinite`] for NaN/Inf; [`Error::Param`] for a negative count.
+    pub fn new(
+        detector: ZdcDetector,
+        responses: Vec<f32>,
+        conditions: Vec<f32>,
+        pdg: Vec<i32>,
+    ) -> Result<Self> {
+        Self::validated(&Source::Memory, detector, responses, conditions, pdg)
+    }
+
+    fn validated(
+        source: &Source,
+        detector: ZdcDetector,
+        responses: Vec<f32>,
+        conditions: Vec<f32>,
+        pdg: Vec<i32>,
+    ) -> Result<Self> {
+        let (h, w) = detector.shape();
+        let n = pdg.len();
+        let shape = |what: &str, expected: String, found: Vec<usize>| Error::Shape {
+            file: source.clone(),
+            what: what.to_string(),
+            expected,
+            found,
+        };
+        if responses.len() != n * h * w {
+            return Err(shape(
+                "responses",
+                format!("[{n}, {h}, {w}] ({} values)", n * h * w),
+                vec![responses.len()],
+            ));
+        }
+        if conditions.len() != n * NUM_CONDITIONS {
+            return Err(shape(
+                "conditions",
+                format!("[{n}, {NUM_CONDITIONS}]"),
+                vec![conditions.len()],
+            ));
+        }
+        for (i, &v) in responses.iter().enumerate() {
+            if !v.is_finite() {
+                return Err(Error::NonFinite {
+                    file: source.clone(),
+                    column: "count".into(),
+                    row: i / (h * w),
+                    particle: Some(i % (h * w)),
+                    value: f64::from(v),
+                });
+            }
+            if v < 0.0 {
+                return Err(Error::Param {
+                    name: "responses",
+                    reason: format!(
+                        "{source}: row {} pixel {}: negative count {v}",
+                        i / (h * w),
+                        i % (h * w)
+                    ),
+                });
+            }
+        }
+        if let Some(i) = conditions.iter().position(|v| !v.is_finite()) {
+            return Err(Error::NonFinite {
+                file: source.clone(),
+                column: CONDITION_NAMES[i % NUM_CONDITIONS].into(),
+                row: i / NUM_CONDITIONS,
+                particle: None,
+                value: f64::from(conditions[i]),
+            });
+        }
+        Ok(Self {
+            detector,
+            responses,
+            conditions,
+            pdg,
+            provenance: None,
+        })
+    }
+
+    /// Attach a provenance record (stored in the Parquet metadata).
+    pub fn with_provenance(mut self, provenance: String) -> Self {
+        self.provenance = Some(provenance);
+        self
+    }
+
+    /// The provenance record, if any.
+    pub fn provenance(&self) -> Option<&str> {
+        self.provenance.as_deref()
+    }
+
+    /// The calorimeter.
+    pub fn detector(&self) -> ZdcDetector {
+        self.detector
+    }
+
+    /// Number of responses `N`.
+    pub fn len(&self) -> usize {
+        self.pdg.len()
+    }
+
+    /// Whether there are no responses.
+    pub fn is_empty(&self) -> bool {
+        self.pdg.is_empty()
+    }
+
+    /// Fibre rows `H`.
+    pub fn height(&self) -> usize {
+        self.detector.shape().0
+    }
+
+    /// Fibre columns `W`.
+    pub fn width(&self) -> usize {
+        self.detector.shape().1
+    }
+
+    /// Photon counts `[N, H, W]`, row-major.
+    pub fn responses(&self) -> &[f32] {
+        &self.responses
+    }
+
+    /// Particle conditions `[N, 9]` in [`CONDITION_NAMES`] order.
+    pub fn conditions(&self) -> &[f32] {
+        &self.conditions
+    }
+
+    /// PDG ids `[N]`.
+    pub fn pdg(&self) -> &[i32] {
+        &self.pdg
+    }
+
+    /// The responses at `idx`, in that order.
+    ///
+    /// # Panics
+    /// When an index is out of range (a programmer error).
+    pub fn select(&self, idx: &[usize]) -> Self {
+        let px = self.height() * self.width();
+        let mut r = Vec::with_capacity(idx.len() * px);
+        let mut c = Vec::with_capacity(idx.len() * NUM_CONDITIONS);
+        for &i in idx {
+            r.extend_from_slice(&self.responses[i * px..(i + 1) * px]);
+            c.extend_from_slice(&self.conditions[i * NUM_CONDITIONS..(i + 1) * NUM_CONDITIONS]);
+        }
+        Self {
+            detector: self.detector,
+            responses: r,
+            conditions: c,
+            pdg: idx.iter().map(|&i| self.pdg[i]).collect(),
+            provenance: self.provenance.clone(),
+        }
+    }
+
+    /// Train / validation / test indices: a permutation by numpy's `default_rng(seed)`, split
+    /// 70 / 10 / 20 (the fractions of the reference ZDC code).
+    pub fn split_indices(&self, seed: u64) -> [Vec<usize>; 3] {
+        let perm = crate::rng::NumpyRng::new(seed).permutation(self.len());
+        let n_train = self.len() * 7 / 10;
+        let n_valid = self.len() / 10;
+        [
+            perm[..n_train].to_vec(),
+            perm[n_train..n_train + n_valid].to_vec(),
+            perm[n_train + n_valid..].to_vec(),
+        ]
+    }
+}
+
+/// `log(x + 1)` elementwise.
+pub fn log1p_transform(x: &[f32]) -> Vec<f32> {
+    x.iter().map(|v| v.ln_1p()).collect()
+}
+
+/// `exp(x) − 1` elementwise (the inverse of [`log1p_transform`]).
+pub fn expm1_transform(x: &[f32]) -> Vec<f32> {
+    x.iter().map(|v| v.exp_m1()).collect()
+}
+
+/// Per-attribute standardisation `(c − mean) / std` with the population standard deviation
+/// (a constant attribute gets `std = 1`), as scikit-learn's `StandardScaler`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConditionScaler {
+    /// Means.
+    pub mean: [f32; NUM_CONDITIONS],
+    /// Standard deviations.
+    pub std: [f32; NUM_CONDITIONS],
+}
+
+impl ConditionScaler {
+    /// Fit on conditions `[N, 9]`.
+    pub fn fit(conditions: &[f32]) -> Self {
+        let n = (conditions.len() / NUM_CONDITIONS).max(1) as f64;
+        let mut mean = [0f32; NUM_CONDITIONS];
+        let mut std = [1f32; NUM_CONDITIONS];
+        for k in 0..NUM_CONDITIONS {
+            let col = conditions.iter().skip(k).step_by(NUM_CONDITIONS);
+            let m = col.clone().map(|&v| f64::from(v)).sum::<f64>() / n;
+            let var = col.map(|&v| (f64::from(v) - m).powi(2)).sum::<f64>() / n;
+            mean[k] = m as f32;
+            std[k] = if var > 0.0 { var.sqrt() as f32 } else { 1.0 };
+        }
+        Self { mean, std }
+    }
+
+    /// Standardise conditions `[N, 9]`.
+    pub fn transform(&self, conditions: &[f32]) -> Vec<f32> {
+        conditions
+            .iter()
+            .enumerate()
+            .map(|(i, &v)| (v - self.mean[i % NUM_CONDITIONS]) / self.std[i % NUM_CONDITIONS])
+            .collect()
+    }
+
+    /// Undo [`transform`](Self::transform).
+    pub fn inverse_transform(&self, z: &[f32]) -> Vec<f32> {
+        z.iter()
+            .enumerate()
+            .map(|(i, &v)| v * self.std[i % NUM_CONDITIONS] + self.mean[i % NUM_CONDITIONS])
+            .collect()
+    }
+}
+
+fn schema(ds: &ZdcDataset) -> Schema {
+    let mut fields: Vec<Field> = CONDITION_NAMES
+        .iter()
+        .map(|n| Field::new(*n, DataType::Float32, false))
+        .collect();
+    fields.push(Field::new("pdg", DataType::Int32, false));
+    fields.push(Field::new(
+        "pixel",
+        DataType::List(Arc::new(Field::new("item", DataType::UInt16, true))),
+        false,
+    ));
+    fields.push(Field::new(
+        "count",
+        DataType::List(Arc::new(Field::new("item", DataType::Float32, true))),
+        false,
+    ));
+    let mut meta = std::collections::HashMap::new();
+    meta.insert("hep-data.format".to_string(), FORMAT.to_string());
+    meta.insert("zdc.detector".to_string(), ds.detector.name().to_string());
+    if let Some(p) = &ds.provenance {
+        meta.insert("hep-data.provenance".to_string(), p.clone());
+    }
+    Schema::new(fields).with_metadata(meta)
+}
+
+/// Write `ds` to `path` (zstd; written to a temporary file and renamed into place).
+///
+/// # Errors
+/// [`Error::Io`], [`Error::ParquetWrite`].
+pub fn write_zdc(path: &Path, ds: &ZdcDataset) -> Result<()> {
+    let source = Source::from(path);
+    let werr = |e: &dyn std::fmt::Display| Error::ParquetWrite {
+        file: source.clone(),
+        reason: e.to_string(),
+    };
+    let schema = Arc::new(schema(ds));
+    let px = ds.height() * ds.width();
+    let mut columns: Vec<ArrayRef> = (0..NUM_CONDITIONS)
+        .map(|k| {
+            Arc::new(Float32Array::from_iter_values(
+                ds.conditions
+                    .iter()
+                    .skip(k)
+                    .step_by(NUM_CONDITIONS)
+                    .copied(),
+            )) as ArrayRef
+        })
+        .collect();
+    columns.push(Arc::new(Int32Array::from(ds.pdg.clone())));
+    let mut pix = ListBuilder::new(UInt16Builder::new());
+    let mut cnt = ListBuilder::new(Float32Builder::new());
+    for r in ds.responses.chunks_exact(px) {
+        for (i, &v) in r.iter().enumerate() {
+            if v != 0.0 {
+                pix.values().append_value(i as u16);
+                cnt.values().append_value(v);
+            }
+        }
+        pix.append(true);
+        cnt.append(true);
+    }
+    columns.push(Arc::new(pix.finish()));
+    columns.push(Arc::new(cnt.finish()));
+    let batch = RecordBatch::try_new(schema.clone(), columns).map_err(|e| werr(&e))?;
+    let file_name = path
+        .file_name()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = path.with_file_name(format!(".{file_name}.tmp-{}", std::process::id()));
+    let file = File::create(&tmp).map_err(|err| Error::Io {
+        file: source.clone(),
+        op: "create temporary file",
+        err,
+    })?;
+    let props = WriterProperties::builder()
+        .set_compression(Compression::ZSTD(
+            ZstdLevel::try_new(9).expect("valid level"),
+        ))
+        .set_created_by(format!("hep-data {}", env!("CARGO_PKG_VERSION")))
+        .build();
+    let result = (|| {
+        let mut w = ArrowWriter::try_new(file, schema, Some(props)).map_err(|e| werr(&e))?;
+        w.write(&batch).map_err(|e| werr(&e))?;
+        w.close().map_err(|e| werr(&e))?;
+        std::fs::rename(&tmp, path).map_err(|err| Error::Io {
+            file: source.clone(),
+            op: "rename temporary file into place",
+            err,
+        })
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
+/// Read and validate a `zdc-responses-v1` Parquet file.
+///
+/// # Errors
+/// [`Error::Io`], [`Error::EmptyFile`], [`Error::NotParquet`], [`Error::Metadata`] (not this
+/// format, unknown detector), [`Error::MissingColumn`], [`Error::ColumnType`], [`Error::Null`],
+/// [`Error::ListLength`] (pixel and count lists of different lengths), [`Error::Shape`] (a
+/// pixel index outside the grid or not increasing), [`Error::NonFinite`], and a
+/// [`Error::Param`] for a negative count; [`Error::NoJets`] for a file without rows.
+pub fn read_zdc(path: &Path) -> Result<ZdcDataset> {
+    let source = Source::from(path);
+    let file = File::open(path).map_err(|err| Error::Io {
+        file: source.clone(),
+        op: "open",
+        err,
+    })?;
+    if file.metadata().map(|m| m.len()).unwrap_or(1) == 0 {
+        return Err(Error::EmptyFile { file: source });
+    }
+    let builder =
+        ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| Error::NotParquet {
+            file: source.clone(),
+            reason: e.to_string(),
+        })?;
+    let meta = builder.schema().metadata().clone();
+    let meta_err = |key: &str, reason: String| Error::Metadata {
+        file: source.clone(),
+        key: key.to_string(),
+        reason,
+    };
+    match meta.get("hep-data.format") {
+        Some(f) if f == FORMAT => {}
+        other => {
+            return Err(meta_err(
+                "hep-data.format",
+                format!("expected {FORMAT}, found {other:?}"),
+            ));
+        }
+    }
+    let detector: ZdcDetector = meta
+        .get("zdc.detector")
+        .ok_or_else(|| meta_err("zdc.detector", "missing".into()))?
+        .parse()
+        .map_err(|e: Error| meta_err("zdc.detector", e.to_string()))?;
+    let schema = builder.schema().clone();
+    let expect = |name: &str, dt: &DataType| -> Result<()> {
+        let f = schema
+            .field_with_name(name)
+            .map_err(|_| Error::MissingColumn {
+                file: source.clone(),
+                column: name.to_string(),
+            })?;
+        let ok = match (f.data_type(), dt) {
+            (DataType::List(a), DataType::List(b)) => a.data_type() == b.data_type(),
+            (a, b) => a == b,
+        };
+        if ok {
+            Ok(())
+        } else {
+            Err(Error::ColumnType {
+                file: source.clone(),
+                column: name.to_string(),
+                expected: format!("{dt:?}"),
+                found: format!("{:?}", f.data_type()),
+            })
+        }
+    };
+    for n in CONDITION_NAMES {
+        expect(n, &DataType::Float32)?;
+    }
+    expect("pdg", &DataType::Int32)?;
+    let list = |t: DataType| DataType::List(Arc::new(Field::new("item", t, true)));
+    expect("pixel", &list(DataType::UInt16))?;
+    expect("count", &list(DataType::Float32))?;
+    let reader = builder.build().map_err(|e| Error::NotParquet {
+        file: source.clone(),
+        reason: e.to_string(),
+    })?;
+    let (h, w) = detector.shape();
+    let px = h * w;
+    let mut responses = Vec::new();
+    let mut conditions = Vec::new();
+    let mut pdg = Vec::new();
+    let mut row0 = 0;
+    for batch in reader {
+        let batch = batch.map_err(|e| Error::NotParquet {
+            file: source.clone(),
+            reason: e.to_string(),
+        })?;
+        let rows = batch.num_rows();
+        let col = |name: &str| batch.column(batch.schema().index_of(name).expect("checked"));
+        let null_err = |column: &str, row: usize| Error::Null {
+            file: source.clone(),
+            column: column.to_string(),
+            row,
+        };
+        let conds: Vec<&Float32Array> = CONDITION_NAMES
+            .iter()
+            .map(|n| {
+                col(n)
+                    .as_any()
+                    .downcast_ref::<Float32Array>()
+                    .expect("checked")
+            })
+            .collect();
+        for (k, c) in conds.iter().enumerate() {
+            if c.null_count() > 0 {
+                let r = (0..rows).find(|&r| c.is_null(r)).unwrap_or(0);
+                return Err(null_err(CONDITION_NAMES[k], row0 + r));
+            }
+        }
+        let ids = col("pdg")
+            .as_any()
+            .downcast_ref::<Int32Array>()
+            .expect("checked");
+        if ids.null_count() > 0 {
+            let r = (0..rows).find(|&r| ids.is_null(r)).unwrap_or(0);
+            return Err(null_err("pdg", row0 + r));
+        }
+        let pix = col("pixel")
+            .as_any()
+            .downcast_ref::<ListArray>()
+            .expect("checked");
+        let cnt = col("count")
+            .as_any()
+            .downcast_ref::<ListArray>()
+            .expect("checked");
+        for r in 0..rows {
+            for c in &conds {
+                conditions.push(c.value(r));
+            }
+            pdg.push(ids.value(r));
+            if pix.is_null(r) {
+                return Err(null_err("pixel", row0 + r));
+            }
+            if cnt.is_null(r) {
+                return Err(null_err("count", row0 + r));
+            }
+            let p = pix.value(r);
+            let c = cnt.value(r);
+            let p = p.as_any().downcast_ref::<UInt16Array>().expect("checked");
+            let c = c.as_any().downcast_ref::<Float32Array>().expect("checked");
+            if p.len() != c.len() {
+                return Err(Error::ListLength {
+                    file: source.clone(),
+                    column: "count".into(),
+                    row: row0 + r,
+                    expected: p.len(),
+                    found: c.len(),
+                });
+            }
+            let start = responses.len();
+            responses.resize(start + px, 0.0);
+            let mut last: Option<usize> = None;
+            for (i, v) in p.values().iter().zip(c.values().iter()) {
+                let i = usize::from(*i);
+                if i >= px || last.is_some_and(|l| i <= l) {
+                    return Err(Error::Shape {
+                        file: source.clone(),
+                        what: format!("column `pixel` row {}", row0 + r),
+                        expected: format!("increasing indices below {px} ({h} × {w})"),
+                        found: vec![i],
+                    });
+                }
+                last = Some(i);
+                responses[start + i] = *v;
+            }
+        }
+        row0 += rows;
+    }
+    if pdg.is_empty() {
+        return Err(Error::NoJets { file: source });
+    }
+    let ds = ZdcDataset::validated(&source, detector, responses, conditions, pdg)?;
+    Ok(match meta.get("hep-data.provenance") {
+        Some(p) => ds.with_provenance(p.clone()),
+        None => ds,
+    })
+}
+
+#[cfg(test)]
+mod tests;
