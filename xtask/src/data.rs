@@ -1,6 +1,7 @@
 //! `cargo xtask data …`: generate real jets with Pythia 8 + FastJet, download/convert JetNet.
 
 mod interop;
+mod zdc;
 mod zenodo;
 
 use std::path::{Path, PathBuf};
@@ -28,6 +29,9 @@ pub enum DataCmd {
         #[arg(default_value = "datasets/jetnet30_g_20k.parquet")]
         file: PathBuf,
     },
+    /// Synthetic, physically motivated ALICE ZDC responses (neutron ZN or proton ZP) with
+    /// their particles (see docs/zdc-generation.md).
+    Zdc(zdc::ZdcArgs),
     /// Validate a Parquet/.npy jet file and print a per-feature summary.
     Check {
         /// The file.
@@ -67,6 +71,7 @@ pub struct JetnetArgs {
 pub fn run(cmd: DataCmd) -> Result<()> {
     match cmd {
         DataCmd::Jetnet(a) => jetnet(a),
+        DataCmd::Zdc(a) => zdc::run(a),
         DataCmd::JetnetZenodo(a) => zenodo::run(a),
         DataCmd::Interop { file } => interop::run(&file),
         DataCmd::Check { file } => {
