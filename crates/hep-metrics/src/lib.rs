@@ -51,6 +51,7 @@ pub mod frechet;
 pub mod kpd;
 pub mod prdc;
 pub mod wasserstein;
+pub mod zdc;
 
 pub use error::{Error, Result};
 pub use hep_data::rng::NumpyRng;
