@@ -14,5 +14,6 @@ mod error;
 pub mod mpgan;
 pub mod optim;
 pub mod particlenet;
+pub mod sinkhorn;
 
 pub use error::{Error, Result};

@@ -87,7 +87,7 @@ pub struct MpGanTrainer {
     device: Device,
 }
 
-fn named_vars(vm: &VarMap) -> Vec<(String, Var)> {
+pub(crate) fn named_vars(vm: &VarMap) -> Vec<(String, Var)> {
     let data = vm.data().lock().expect("var map lock");
     let mut v: Vec<(String, Var)> = data.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
     v.sort_by(|a, b| a.0.cmp(&b.0));
@@ -96,7 +96,7 @@ fn named_vars(vm: &VarMap) -> Vec<(String, Var)> {
 
 /// PyTorch's default `Linear` initialisation, U(−1/√fan_in, 1/√fan_in) for weights and biases
 /// (fan_in from the weight of the same layer), drawn in name order from `rng`.
-fn init_vars(vm: &VarMap, rng: &mut StdRng) -> Result<()> {
+pub(crate) fn init_vars(vm: &VarMap, rng: &mut StdRng) -> Result<()> {
     let vars = named_vars(vm);
     let fan_in: HashMap<String, usize> = vars
         .iter()
@@ -114,7 +114,7 @@ fn init_vars(vm: &VarMap, rng: &mut StdRng) -> Result<()> {
     Ok(())
 }
 
-fn step_rng(seed: u64, step: u64) -> StdRng {
+pub(crate) fn step_rng(seed: u64, step: u64) -> StdRng {
     // SplitMix64 of (seed, step): independent streams per step.
     let mut z = seed ^ step.wrapping_mul(0x9E37_79B9_7F4A_7C15);
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
