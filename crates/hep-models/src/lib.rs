@@ -15,5 +15,6 @@ pub mod mpgan;
 pub mod optim;
 pub mod particlenet;
 pub mod sinkhorn;
+pub mod zdc;
 
 pub use error::{Error, Result};
