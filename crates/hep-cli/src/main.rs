@@ -7,6 +7,7 @@ mod generate;
 mod plot;
 mod report;
 mod train;
+mod zdc;
 
 use std::path::{Path, PathBuf};
 
@@ -58,6 +59,10 @@ enum Cmd {
     /// The main job on the shipped sample: summary, a small MPGAN trained for a few CPU
     /// minutes, generation, evaluation and the report.
     Demo(demo::DemoArgs),
+    /// ALICE ZDC conditional generators (cVAE, cWAE, cGAN, e2e-SAE): train, generate,
+    /// evaluate (channel-sum W1, MAE) and report.
+    #[command(subcommand)]
+    Zdc(zdc::ZdcCmd),
 }
 
 fn main() -> Result<()> {
@@ -72,6 +77,7 @@ fn main() -> Result<()> {
         Cmd::Train(a) => train::run(a),
         Cmd::Report(a) => report::run(a),
         Cmd::Demo(a) => demo::run(a),
+        Cmd::Zdc(c) => zdc::run(c),
     }
 }
 

@@ -103,3 +103,59 @@ pub fn histograms(
     root.present().map_err(|e| anyhow!("{e}"))?;
     Ok(())
 }
+
+/// Images side by side (e.g. calorimeter responses), each `(title, values [H·W], H, W)`, on a
+/// shared `log(1 + x)` colour scale (white = 0), written as a PNG.
+pub fn heatmaps(
+    path: &Path,
+    title: &str,
+    panels: &[(String, Vec<f32>, usize, usize)],
+) -> Result<()> {
+    ensure_font();
+    if panels.is_empty() {
+        return Err(anyhow!("nothing to plot"));
+    }
+    let cell = 6u32;
+    let (h, w) = (panels[0].2, panels[0].3);
+    let pw = w as u32 * cell + 20;
+    let width = pw * panels.len() as u32 + 20;
+    let height = h as u32 * cell + 90;
+    let root = BitMapBackend::new(path, (width, height)).into_drawing_area();
+    root.fill(&WHITE)?;
+    root.draw(&Text::new(
+        title.to_string(),
+        (10, 8),
+        ("sans-serif", 18).into_font(),
+    ))?;
+    let vmax = panels
+        .iter()
+        .flat_map(|p| p.1.iter())
+        .fold(0f32, |m, &v| m.max(v.max(0.0).ln_1p()))
+        .max(1e-6);
+    for (k, (name, v, ph, pwid)) in panels.iter().enumerate() {
+        if (*ph, *pwid) != (h, w) || v.len() != h * w {
+            return Err(anyhow!("panel {name}: shape differs from the first panel"));
+        }
+        let x0 = 10 + k as i32 * pw as i32;
+        let y0 = 60;
+        root.draw(&Text::new(
+            name.clone(),
+            (x0, 36),
+            ("sans-serif", 14).into_font(),
+        ))?;
+        for r in 0..h {
+            for c in 0..w {
+                let t = v[r * w + c].max(0.0).ln_1p() / vmax;
+                let shade = (255.0 * (1.0 - t)) as u8;
+                let color = RGBColor(shade, shade, 255u8.saturating_sub((t * 80.0) as u8));
+                let (x, y) = (x0 + (c as u32 * cell) as i32, y0 + (r as u32 * cell) as i32);
+                root.draw(&Rectangle::new(
+                    [(x, y), (x + cell as i32, y + cell as i32)],
+                    color.filled(),
+                ))?;
+            }
+        }
+    }
+    root.present()?;
+    Ok(())
+}
