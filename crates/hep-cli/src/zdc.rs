@@ -391,7 +391,7 @@ fn report(a: ReportArgs) -> Result<()> {
         ds.width(),
     )];
     let examples = [0usize, 1, 2];
-    let mut ex_panels: Vec<Vec<(String, Vec<f32>, usize, usize)>> = examples
+    let mut ex_panels: Vec<Vec<crate::plot::Panel>> = examples
         .iter()
         .map(|&e| {
             vec![(
