@@ -104,13 +104,12 @@ pub fn histograms(
     Ok(())
 }
 
-/// Images side by side (e.g. calorimeter responses), each `(title, values [H·W], H, W)`, on a
-/// shared `log(1 + x)` colour scale (white = 0), written as a PNG.
-pub fn heatmaps(
-    path: &Path,
-    title: &str,
-    panels: &[(String, Vec<f32>, usize, usize)],
-) -> Result<()> {
+/// One image panel: title, values `[H·W]`, `H`, `W`.
+pub type Panel = (String, Vec<f32>, usize, usize);
+
+/// Images side by side (e.g. calorimeter responses) on a shared `log(1 + x)` colour scale
+/// (white = 0), written as a PNG.
+pub fn heatmaps(path: &Path, title: &str, panels: &[Panel]) -> Result<()> {
     ensure_font();
     if panels.is_empty() {
         return Err(anyhow!("nothing to plot"));
