@@ -21,6 +21,7 @@ pub mod normalise;
 pub mod npy;
 pub mod parquet;
 pub mod rng;
+mod sparse_pixels;
 pub mod split;
 pub mod summary;
 pub mod zdc;

@@ -17,8 +17,7 @@ use std::fs::File;
 use std::path::Path;
 use std::sync::Arc;
 
-use arrow_array::builder::{Float32Builder, ListBuilder, UInt16Builder};
-use arrow_array::{Array, ArrayRef, Float32Array, Int32Array, ListArray, RecordBatch, UInt16Array};
+use arrow_array::{Array, ArrayRef, Float32Array, Int32Array, ListArray, RecordBatch};
 use arrow_schema::{DataType, Field, Schema};
 use parquet::arrow::ArrowWriter;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
@@ -327,12 +326,12 @@ fn schema(ds: &ZdcDataset) -> Schema {
     fields.push(Field::new("pdg", DataType::Int32, false));
     fields.push(Field::new(
         "pixel",
-        DataType::List(Arc::new(Field::new("item", DataType::UInt16, true))),
+        crate::sparse_pixels::index_type(),
         false,
     ));
     fields.push(Field::new(
         "count",
-        DataType::List(Arc::new(Field::new("item", DataType::Float32, true))),
+        crate::sparse_pixels::value_type(),
         false,
     ));
     let mut meta = std::collections::HashMap::new();
@@ -368,20 +367,9 @@ pub fn write_zdc(path: &Path, ds: &ZdcDataset) -> Result<()> {
         })
         .collect();
     columns.push(Arc::new(Int32Array::from(ds.pdg.clone())));
-    let mut pix = ListBuilder::new(UInt16Builder::new());
-    let mut cnt = ListBuilder::new(Float32Builder::new());
-    for r in ds.responses.chunks_exact(px) {
-        for (i, &v) in r.iter().enumerate() {
-            if v != 0.0 {
-                pix.values().append_value(i as u16);
-                cnt.values().append_value(v);
-            }
-        }
-        pix.append(true);
-        cnt.append(true);
-    }
-    columns.push(Arc::new(pix.finish()));
-    columns.push(Arc::new(cnt.finish()));
+    let (pix, cnt) = crate::sparse_pixels::encode(&ds.responses, px);
+    columns.push(pix);
+    columns.push(cnt);
     let batch = RecordBatch::try_new(schema.clone(), columns).map_err(|e| werr(&e))?;
     let file_name = path
         .file_name()
@@ -485,9 +473,8 @@ pub fn read_zdc(path: &Path) -> Result<ZdcDataset> {
         expect(n, &DataType::Float32)?;
     }
     expect("pdg", &DataType::Int32)?;
-    let list = |t: DataType| DataType::List(Arc::new(Field::new("item", t, true)));
-    expect("pixel", &list(DataType::UInt16))?;
-    expect("count", &list(DataType::Float32))?;
+    expect("pixel", &crate::sparse_pixels::index_type())?;
+    expect("count", &crate::sparse_pixels::value_type())?;
     let reader = builder.build().map_err(|e| Error::NotParquet {
         file: source.clone(),
         reason: e.to_string(),
@@ -546,42 +533,15 @@ pub fn read_zdc(path: &Path) -> Result<ZdcDataset> {
                 conditions.push(c.value(r));
             }
             pdg.push(ids.value(r));
-            if pix.is_null(r) {
-                return Err(null_err("pixel", row0 + r));
-            }
-            if cnt.is_null(r) {
-                return Err(null_err("count", row0 + r));
-            }
-            let p = pix.value(r);
-            let c = cnt.value(r);
-            let p = p.as_any().downcast_ref::<UInt16Array>().expect("checked");
-            let c = c.as_any().downcast_ref::<Float32Array>().expect("checked");
-            if p.len() != c.len() {
-                return Err(Error::ListLength {
-                    file: source.clone(),
-                    column: "count".into(),
-                    row: row0 + r,
-                    expected: p.len(),
-                    found: c.len(),
-                });
-            }
-            let start = responses.len();
-            responses.resize(start + px, 0.0);
-            let mut last: Option<usize> = None;
-            for (i, v) in p.values().iter().zip(c.values().iter()) {
-                let i = usize::from(*i);
-                if i >= px || last.is_some_and(|l| i <= l) {
-                    return Err(Error::Shape {
-                        file: source.clone(),
-                        what: format!("column `pixel` row {}", row0 + r),
-                        expected: format!("increasing indices below {px} ({h} × {w})"),
-                        found: vec![i],
-                    });
-                }
-                last = Some(i);
-                responses[start + i] = *v;
-            }
         }
+        crate::sparse_pixels::decode(
+            &source,
+            ("pixel", "count"),
+            (pix, cnt),
+            px,
+            row0,
+            &mut responses,
+        )?;
         row0 += rows;
     }
     if pdg.is_empty() {

@@ -1,0 +1,97 @@
+//! Sparse pixel lists in Parquet: a row's non-zero pixels as increasing `list<uint16>` indices
+//! plus a `list<float32>` of values. Shared by the ZDC and the image formats.
+
+use std::sync::Arc;
+
+use arrow_array::builder::{Float32Builder, ListBuilder, UInt16Builder};
+use arrow_array::{Array, ArrayRef, Float32Array, ListArray, UInt16Array};
+use arrow_schema::{DataType, Field};
+
+use crate::{Error, Result, Source};
+
+/// The two list types.
+pub(crate) fn index_type() -> DataType {
+    DataType::List(Arc::new(Field::new("item", DataType::UInt16, true)))
+}
+
+/// See [`index_type`].
+pub(crate) fn value_type() -> DataType {
+    DataType::List(Arc::new(Field::new("item", DataType::Float32, true)))
+}
+
+/// Encode dense rows of `px` pixels (`px ≤ 65536`) as (indices, values) list arrays.
+pub(crate) fn encode(dense: &[f32], px: usize) -> (ArrayRef, ArrayRef) {
+    let mut pix = ListBuilder::new(UInt16Builder::new());
+    let mut val = ListBuilder::new(Float32Builder::new());
+    for r in dense.chunks_exact(px) {
+        for (i, &v) in r.iter().enumerate() {
+            if v != 0.0 {
+                pix.values().append_value(i as u16);
+                val.values().append_value(v);
+            }
+        }
+        pix.append(true);
+        val.append(true);
+    }
+    (Arc::new(pix.finish()), Arc::new(val.finish()))
+}
+
+/// Decode rows `0..n` of the list arrays into `out` (`n · px` values appended), checking
+/// nulls, equal lengths, and increasing in-range indices. `row0` numbers rows in messages;
+/// `names` are the two column names.
+pub(crate) fn decode(
+    source: &Source,
+    names: (&str, &str),
+    (pix, val): (&ListArray, &ListArray),
+    px: usize,
+    row0: usize,
+    out: &mut Vec<f32>,
+) -> Result<()> {
+    for r in 0..pix.len() {
+        for (list, name) in [(pix, names.0), (val, names.1)] {
+            if list.is_null(r) {
+                return Err(Error::Null {
+                    file: source.clone(),
+                    column: name.to_string(),
+                    row: row0 + r,
+                });
+            }
+        }
+        let p = pix.value(r);
+        let v = val.value(r);
+        let p = p
+            .as_any()
+            .downcast_ref::<UInt16Array>()
+            .expect("type checked");
+        let v = v
+            .as_any()
+            .downcast_ref::<Float32Array>()
+            .expect("type checked");
+        if p.len() != v.len() {
+            return Err(Error::ListLength {
+                file: source.clone(),
+                column: names.1.to_string(),
+                row: row0 + r,
+                expected: p.len(),
+                found: v.len(),
+            });
+        }
+        let start = out.len();
+        out.resize(start + px, 0.0);
+        let mut last: Option<usize> = None;
+        for (i, x) in p.values().iter().zip(v.values().iter()) {
+            let i = usize::from(*i);
+            if i >= px || last.is_some_and(|l| i <= l) {
+                return Err(Error::Shape {
+                    file: source.clone(),
+                    what: format!("column `{}` row {}", names.0, row0 + r),
+                    expected: format!("increasing indices below {px}"),
+                    found: vec![i],
+                });
+            }
+            last = Some(i);
+            out[start + i] = *x;
+        }
+    }
+    Ok(())
+}
