@@ -16,6 +16,7 @@
 
 mod error;
 mod jets;
+pub mod images;
 pub mod kinematics;
 pub mod normalise;
 pub mod npy;

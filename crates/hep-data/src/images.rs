@@ -1,0 +1,589 @@
+//! Sparse calorimeter and jet images `[N, H, W]` with a class label per image.
+//!
+//! Rows are η (increasing), columns φ; pixel values are transverse energies in GeV, ≥ 0.
+//! Muon calorimeter images (32 × 32, 0.025 × 0.025 in (η, φ), centred on the muon) carry the
+//! muon pT; labels are 1 for isolated (Z' → μμ) and 0 for non-isolated (b b̄) muons.
+//!
+//! Parquet schema `images-v1` (`docs/data-formats.md`): `label` (`uint8`), `muon_pt`
+//! (`float32`, muon images only), and the image as sparse lists `pixel` (`list<uint16>`,
+//! increasing row-major indices of non-zero pixels) and `value` (`list<float32>`); metadata
+//! `image.kind`, `image.height`, `image.width`, `image.pixel_size`.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::path::Path;
+use std::sync::Arc;
+
+use arrow_array::{Array, ArrayRef, Float32Array, ListArray, RecordBatch, UInt8Array};
+use arrow_schema::{DataType, Field, Schema};
+use parquet::arrow::ArrowWriter;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::properties::WriterProperties;
+
+use crate::{Error, Result, Source};
+
+/// The format name in the Parquet metadata.
+pub const FORMAT: &str = "images-v1";
+
+/// What the images show.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ImageKind {
+    /// Calorimeter deposits around a muon.
+    MuonCalo,
+    /// A jet image.
+    JetImage,
+}
+
+impl ImageKind {
+    /// `muon-calo` or `jet-image`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::MuonCalo => "muon-calo",
+            Self::JetImage => "jet-image",
+        }
+    }
+}
+
+impl std::str::FromStr for ImageKind {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "muon-calo" => Ok(Self::MuonCalo),
+            "jet-image" => Ok(Self::JetImage),
+            other => Err(Error::Param {
+                name: "image kind",
+                reason: format!("`{other}`: expected muon-calo or jet-image"),
+            }),
+        }
+    }
+}
+
+/// `N` images `[N, H, W]` with labels `[N]` and, for muon images, the muon pT `[N]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ImageDataset {
+    kind: ImageKind,
+    height: usize,
+    width: usize,
+    pixel_size: f32,
+    pixels: Vec<f32>,
+    labels: Vec<u8>,
+    muon_pt: Option<Vec<f32>>,
+    provenance: Option<String>,
+}
+
+impl ImageDataset {
+    /// Validate and wrap images built in memory (`pixel_size` in η and φ units).
+    ///
+    /// # Errors
+    /// [`Error::Shape`] for inconsistent lengths; [`Error::NonFinite`] for NaN/Inf;
+    /// [`Error::Param`] for negative pixels, labels other than 0/1 or a non-positive pixel size.
+    pub fn new(
+        kind: ImageKind,
+        (height, width): (usize, usize),
+        pixel_size: f32,
+        pixels: Vec<f32>,
+        labels: Vec<u8>,
+        muon_pt: Option<Vec<f32>>,
+    ) -> Result<Self> {
+        Self::validated(
+            &Source::Memory,
+            kind,
+            (height, width),
+            pixel_size,
+            pixels,
+            labels,
+            muon_pt,
+        )
+    }
+
+    fn validated(
+        source: &Source,
+        kind: ImageKind,
+        (height, width): (usize, usize),
+        pixel_size: f32,
+        pixels: Vec<f32>,
+        labels: Vec<u8>,
+        muon_pt: Option<Vec<f32>>,
+    ) -> Result<Self> {
+        let n = labels.len();
+        let px = height * width;
+        let shape_err = |what: &str, expected: String, found: usize| Error::Shape {
+            file: source.clone(),
+            what: what.into(),
+            expected,
+            found: vec![found],
+        };
+        if px == 0 || px > 65_536 {
+            return Err(shape_err("image", "1 ≤ H·W ≤ 65536".into(), px));
+        }
+        if pixels.len() != n * px {
+            return Err(shape_err(
+                "pixels",
+                format!("[{n}, {height}, {width}]"),
+                pixels.len(),
+            ));
+        }
+        if let Some(m) = &muon_pt
+            && m.len() != n
+        {
+            return Err(shape_err("muon_pt", format!("[{n}]"), m.len()));
+        }
+        if !(pixel_size > 0.0 && pixel_size.is_finite()) {
+            return Err(Error::Param {
+                name: "pixel_size",
+                reason: format!("{pixel_size}: must be positive"),
+            });
+        }
+        if let Some(i) = labels.iter().position(|&l| l > 1) {
+            return Err(Error::Param {
+                name: "label",
+                reason: format!("{source}: row {i}: label {} (expected 0 or 1)", labels[i]),
+            });
+        }
+        for (i, &v) in pixels.iter().enumerate() {
+            if !v.is_finite() {
+                return Err(Error::NonFinite {
+                    file: source.clone(),
+                    column: "value".into(),
+                    row: i / px,
+                    particle: Some(i % px),
+                    value: f64::from(v),
+                });
+            }
+            if v < 0.0 {
+                return Err(Error::Param {
+                    name: "pixels",
+                    reason: format!(
+                        "{source}: row {} pixel {}: negative value {v}",
+                        i / px,
+                        i % px
+                    ),
+                });
+            }
+        }
+        if let Some(i) = muon_pt
+            .as_ref()
+            .and_then(|m| m.iter().position(|v| !v.is_finite()))
+        {
+            return Err(Error::NonFinite {
+                file: source.clone(),
+                column: "muon_pt".into(),
+                row: i,
+                particle: None,
+                value: f64::from(muon_pt.as_ref().expect("checked")[i]),
+            });
+        }
+        Ok(Self {
+            kind,
+            height,
+            width,
+            pixel_size,
+            pixels,
+            labels,
+            muon_pt,
+            provenance: None,
+        })
+    }
+
+    /// Attach a provenance record.
+    pub fn with_provenance(mut self, p: String) -> Self {
+        self.provenance = Some(p);
+        self
+    }
+
+    /// The provenance record.
+    pub fn provenance(&self) -> Option<&str> {
+        self.provenance.as_deref()
+    }
+
+    /// What the images show.
+    pub fn kind(&self) -> ImageKind {
+        self.kind
+    }
+
+    /// Number of images.
+    pub fn len(&self) -> usize {
+        self.labels.len()
+    }
+
+    /// Whether there are no images.
+    pub fn is_empty(&self) -> bool {
+        self.labels.is_empty()
+    }
+
+    /// Rows `H` (η).
+    pub fn height(&self) -> usize {
+        self.height
+    }
+
+    /// Columns `W` (φ).
+    pub fn width(&self) -> usize {
+        self.width
+    }
+
+    /// Pixel size in η and φ.
+    pub fn pixel_size(&self) -> f32 {
+        self.pixel_size
+    }
+
+    /// Pixels `[N, H, W]`, GeV.
+    pub fn pixels(&self) -> &[f32] {
+        &self.pixels
+    }
+
+    /// Image `i`, `[H, W]`.
+    ///
+    /// # Panics
+    /// When `i ≥ N`.
+    pub fn image(&self, i: usize) -> &[f32] {
+        let px = self.height * self.width;
+        &self.pixels[i * px..(i + 1) * px]
+    }
+
+    /// Labels `[N]`.
+    pub fn labels(&self) -> &[u8] {
+        &self.labels
+    }
+
+    /// Muon pT `[N]` (muon images).
+    pub fn muon_pt(&self) -> Option<&[f32]> {
+        self.muon_pt.as_deref()
+    }
+
+    /// The images at `idx`, in that order.
+    ///
+    /// # Panics
+    /// When an index is out of range.
+    pub fn select(&self, idx: &[usize]) -> Self {
+        let mut pixels = Vec::with_capacity(idx.len() * self.height * self.width);
+        for &i in idx {
+            pixels.extend_from_slice(self.image(i));
+        }
+        Self {
+            pixels,
+            labels: idx.iter().map(|&i| self.labels[i]).collect(),
+            muon_pt: self
+                .muon_pt
+                .as_ref()
+                .map(|m| idx.iter().map(|&i| m[i]).collect()),
+            ..self.clone_meta()
+        }
+    }
+
+    /// The images with label `label`.
+    pub fn with_label(&self, label: u8) -> Self {
+        let idx: Vec<usize> = (0..self.len())
+            .filter(|&i| self.labels[i] == label)
+            .collect();
+        self.select(&idx)
+    }
+
+    fn clone_meta(&self) -> Self {
+        Self {
+            kind: self.kind,
+            height: self.height,
+            width: self.width,
+            pixel_size: self.pixel_size,
+            pixels: Vec::new(),
+            labels: Vec::new(),
+            muon_pt: None,
+            provenance: self.provenance.clone(),
+        }
+    }
+}
+
+/// Write `ds` to `path` (zstd, temporary file + rename).
+///
+/// # Errors
+/// [`Error::Io`], [`Error::ParquetWrite`].
+pub fn write_images(path: &Path, ds: &ImageDataset) -> Result<()> {
+    let source = Source::from(path);
+    let werr = |e: &dyn std::fmt::Display| Error::ParquetWrite {
+        file: source.clone(),
+        reason: e.to_string(),
+    };
+    let mut fields = vec![Field::new("label", DataType::UInt8, false)];
+    let mut columns: Vec<ArrayRef> = vec![Arc::new(UInt8Array::from(ds.labels.clone()))];
+    if let Some(m) = &ds.muon_pt {
+        fields.push(Field::new("muon_pt", DataType::Float32, false));
+        columns.push(Arc::new(Float32Array::from(m.clone())));
+    }
+    fields.push(Field::new(
+        "pixel",
+        crate::sparse_pixels::index_type(),
+        false,
+    ));
+    fields.push(Field::new(
+        "value",
+        crate::sparse_pixels::value_type(),
+        false,
+    ));
+    let (pix, val) = crate::sparse_pixels::encode(&ds.pixels, ds.height * ds.width);
+    columns.push(pix);
+    columns.push(val);
+    let mut meta = HashMap::new();
+    meta.insert("hep-data.format".to_string(), FORMAT.to_string());
+    meta.insert("image.kind".to_string(), ds.kind.name().to_string());
+    meta.insert("image.height".to_string(), ds.height.to_string());
+    meta.insert("image.width".to_string(), ds.width.to_string());
+    meta.insert("image.pixel_size".to_string(), ds.pixel_size.to_string());
+    if let Some(p) = &ds.provenance {
+        meta.insert("hep-data.provenance".to_string(), p.clone());
+    }
+    let schema = Arc::new(Schema::new(fields).with_metadata(meta));
+    let batch = RecordBatch::try_new(schema.clone(), columns).map_err(|e| werr(&e))?;
+    let name = path
+        .file_name()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = path.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
+    let file = File::create(&tmp).map_err(|err| Error::Io {
+        file: source.clone(),
+        op: "create temporary file",
+        err,
+    })?;
+    let props = WriterProperties::builder()
+        .set_compression(Compression::ZSTD(
+            ZstdLevel::try_new(9).expect("valid level"),
+        ))
+        .build();
+    let result = (|| {
+        let mut w = ArrowWriter::try_new(file, schema, Some(props)).map_err(|e| werr(&e))?;
+        w.write(&batch).map_err(|e| werr(&e))?;
+        w.close().map_err(|e| werr(&e))?;
+        std::fs::rename(&tmp, path).map_err(|err| Error::Io {
+            file: source.clone(),
+            op: "rename temporary file into place",
+            err,
+        })
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
+/// Read and validate an `images-v1` Parquet file.
+///
+/// # Errors
+/// [`Error::Io`], [`Error::EmptyFile`], [`Error::NotParquet`], [`Error::Metadata`],
+/// [`Error::MissingColumn`], [`Error::ColumnType`], [`Error::Null`], [`Error::ListLength`],
+/// [`Error::Shape`], [`Error::NonFinite`], [`Error::Param`], [`Error::NoJets`] (no rows).
+pub fn read_images(path: &Path) -> Result<ImageDataset> {
+    let source = Source::from(path);
+    let file = File::open(path).map_err(|err| Error::Io {
+        file: source.clone(),
+        op: "open",
+        err,
+    })?;
+    if file.metadata().map(|m| m.len()).unwrap_or(1) == 0 {
+        return Err(Error::EmptyFile { file: source });
+    }
+    let builder =
+        ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| Error::NotParquet {
+            file: source.clone(),
+            reason: e.to_string(),
+        })?;
+    let schema = builder.schema().clone();
+    let meta = schema.metadata();
+    let get = |key: &str| -> Result<&String> {
+        meta.get(key).ok_or_else(|| Error::Metadata {
+            file: source.clone(),
+            key: key.to_string(),
+            reason: "missing".into(),
+        })
+    };
+    if get("hep-data.format")? != FORMAT {
+        return Err(Error::Metadata {
+            file: source.clone(),
+            key: "hep-data.format".into(),
+            reason: format!("expected {FORMAT}, found {}", get("hep-data.format")?),
+        });
+    }
+    let num = |key: &str| -> Result<f64> {
+        get(key)?.parse::<f64>().map_err(|_| Error::Metadata {
+            file: source.clone(),
+            key: key.to_string(),
+            reason: "not a number".into(),
+        })
+    };
+    let kind: ImageKind = get("image.kind")?
+        .parse()
+        .map_err(|e: Error| Error::Metadata {
+            file: source.clone(),
+            key: "image.kind".into(),
+            reason: e.to_string(),
+        })?;
+    let (h, w) = (num("image.height")? as usize, num("image.width")? as usize);
+    let pixel_size = num("image.pixel_size")? as f32;
+    let expect = |name: &str, dt: &DataType| -> Result<bool> {
+        match schema.field_with_name(name) {
+            Err(_) => Ok(false),
+            Ok(f) if f.data_type() == dt => Ok(true),
+            Ok(f) => Err(Error::ColumnType {
+                file: source.clone(),
+                column: name.to_string(),
+                expected: format!("{dt:?}"),
+                found: format!("{:?}", f.data_type()),
+            }),
+        }
+    };
+    for (name, dt) in [
+        ("label", DataType::UInt8),
+        ("pixel", crate::sparse_pixels::index_type()),
+        ("value", crate::sparse_pixels::value_type()),
+    ] {
+        if !expect(name, &dt)? {
+            return Err(Error::MissingColumn {
+                file: source.clone(),
+                column: name.to_string(),
+            });
+        }
+    }
+    let has_pt = expect("muon_pt", &DataType::Float32)?;
+    let reader = builder.build().map_err(|e| Error::NotParquet {
+        file: source.clone(),
+        reason: e.to_string(),
+    })?;
+    let (mut pixels, mut labels, mut pts) = (Vec::new(), Vec::new(), Vec::new());
+    let mut row0 = 0;
+    for batch in reader {
+        let batch = batch.map_err(|e| Error::NotParquet {
+            file: source.clone(),
+            reason: e.to_string(),
+        })?;
+        let col = |name: &str| {
+            batch
+                .column(batch.schema().index_of(name).expect("checked"))
+                .clone()
+        };
+        let l = col("label");
+        let l = l.as_any().downcast_ref::<UInt8Array>().expect("checked");
+        if let Some(r) = (0..l.len()).find(|&r| l.is_null(r)) {
+            return Err(Error::Null {
+                file: source.clone(),
+                column: "label".into(),
+                row: row0 + r,
+            });
+        }
+        labels.extend(l.values().iter().copied());
+        if has_pt {
+            let p = col("muon_pt");
+            let p = p.as_any().downcast_ref::<Float32Array>().expect("checked");
+            if let Some(r) = (0..p.len()).find(|&r| p.is_null(r)) {
+                return Err(Error::Null {
+                    file: source.clone(),
+                    column: "muon_pt".into(),
+                    row: row0 + r,
+                });
+            }
+            pts.extend(p.values().iter().copied());
+        }
+        let (pix, val) = (col("pixel"), col("value"));
+        let pix = pix.as_any().downcast_ref::<ListArray>().expect("checked");
+        let val = val.as_any().downcast_ref::<ListArray>().expect("checked");
+        crate::sparse_pixels::decode(
+            &source,
+            ("pixel", "value"),
+            (pix, val),
+            h * w,
+            row0,
+            &mut pixels,
+        )?;
+        row0 += batch.num_rows();
+    }
+    if labels.is_empty() {
+        return Err(Error::NoJets { file: source });
+    }
+    let ds = ImageDataset::validated(
+        &source,
+        kind,
+        (h, w),
+        pixel_size,
+        pixels,
+        labels,
+        has_pt.then_some(pts),
+    )?;
+    Ok(match meta.get("hep-data.provenance") {
+        Some(p) => ds.with_provenance(p.clone()),
+        None => ds,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> ImageDataset {
+        let mut px = vec![0f32; 3 * 16];
+        px[1] = 2.5;
+        px[16 + 15] = 0.7;
+        px[32] = 1.0;
+        px[33] = 3.0;
+        ImageDataset::new(
+            ImageKind::MuonCalo,
+            (4, 4),
+            0.025,
+            px,
+            vec![1, 0, 1],
+            Some(vec![11.0, 12.0, 14.5]),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn round_trip_and_selection() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("m.parquet");
+        let ds = sample().with_provenance("{}".into());
+        write_images(&p, &ds).unwrap();
+        let back = read_images(&p).unwrap();
+        assert_eq!(back, ds);
+        let iso = back.with_label(1);
+        assert_eq!(iso.len(), 2);
+        assert_eq!(iso.muon_pt().unwrap(), &[11.0, 14.5]);
+        assert_eq!(iso.image(1)[..2], [1.0, 3.0]);
+    }
+
+    #[test]
+    fn bad_inputs_are_typed_errors() {
+        let new = |px: Vec<f32>, labels: Vec<u8>| {
+            ImageDataset::new(ImageKind::JetImage, (2, 2), 0.1, px, labels, None)
+        };
+        assert!(matches!(
+            new(vec![0.0; 7], vec![0, 1]),
+            Err(Error::Shape { .. })
+        ));
+        assert!(matches!(
+            new(vec![0.0; 8], vec![0, 2]),
+            Err(Error::Param { .. })
+        ));
+        assert!(matches!(
+            new(vec![-1.0, 0.0, 0.0, 0.0], vec![0]),
+            Err(Error::Param { .. })
+        ));
+        assert!(matches!(
+            new(vec![0.0, f32::NAN, 0.0, 0.0], vec![0]),
+            Err(Error::NonFinite {
+                particle: Some(1),
+                ..
+            })
+        ));
+        let dir = tempfile::tempdir().unwrap();
+        let zdc = dir.path().join("z.parquet");
+        let z = crate::zdc::ZdcDataset::new(
+            crate::zdc::ZdcDetector::Neutron,
+            vec![0.0; 44 * 44],
+            vec![0.0; 9],
+            vec![2112],
+        )
+        .unwrap();
+        crate::zdc::write_zdc(&zdc, &z).unwrap();
+        assert!(matches!(read_images(&zdc), Err(Error::Metadata { .. })));
+        let empty = dir.path().join("e.parquet");
+        std::fs::write(&empty, b"").unwrap();
+        assert!(matches!(read_images(&empty), Err(Error::EmptyFile { .. })));
+        assert!("pixels".parse::<ImageKind>().is_err());
+    }
+}
