@@ -1,5 +1,6 @@
 //! `cargo xtask data …`: generate real jets with Pythia 8 + FastJet, download/convert JetNet.
 
+mod images;
 mod interop;
 mod zdc;
 mod zenodo;
@@ -32,6 +33,8 @@ pub enum DataCmd {
     /// Synthetic, physically motivated ALICE ZDC responses (neutron ZN or proton ZP) with
     /// their particles (see docs/zdc-generation.md).
     Zdc(zdc::ZdcArgs),
+    /// Muon calorimeter images (Pythia 8, pile-up 50, crude calorimeter) as images-v1 Parquet.
+    MuonImages(images::MuonImagesArgs),
     /// Validate a Parquet/.npy jet file and print a per-feature summary.
     Check {
         /// The file.
@@ -72,6 +75,7 @@ pub fn run(cmd: DataCmd) -> Result<()> {
     match cmd {
         DataCmd::Jetnet(a) => jetnet(a),
         DataCmd::Zdc(a) => zdc::run(a),
+        DataCmd::MuonImages(a) => images::run(a),
         DataCmd::JetnetZenodo(a) => zenodo::run(a),
         DataCmd::Interop { file } => interop::run(&file),
         DataCmd::Check { file } => {

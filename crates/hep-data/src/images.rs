@@ -364,6 +364,13 @@ pub fn write_images(path: &Path, ds: &ImageDataset) -> Result<()> {
     result
 }
 
+fn same_type(a: &DataType, b: &DataType) -> bool {
+    match (a, b) {
+        (DataType::List(x), DataType::List(y)) => x.data_type() == y.data_type(),
+        _ => a == b,
+    }
+}
+
 /// Read and validate an `images-v1` Parquet file.
 ///
 /// # Errors
@@ -420,7 +427,8 @@ pub fn read_images(path: &Path) -> Result<ImageDataset> {
     let expect = |name: &str, dt: &DataType| -> Result<bool> {
         match schema.field_with_name(name) {
             Err(_) => Ok(false),
-            Ok(f) if f.data_type() == dt => Ok(true),
+            // list item names differ between writers (arrow-rs "item", pyarrow "element")
+            Ok(f) if same_type(f.data_type(), dt) => Ok(true),
             Ok(f) => Err(Error::ColumnType {
                 file: source.clone(),
                 column: name.to_string(),
