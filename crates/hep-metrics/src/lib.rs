@@ -47,6 +47,7 @@ mod view;
 pub mod efp;
 pub mod emd;
 pub mod fpnd;
+pub mod images;
 pub mod frechet;
 pub mod kpd;
 pub mod prdc;
