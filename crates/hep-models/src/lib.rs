@@ -11,6 +11,7 @@
 #![warn(missing_docs)]
 
 mod error;
+pub mod images;
 pub mod mpgan;
 pub mod optim;
 pub mod particlenet;
