@@ -4,6 +4,7 @@
 mod demo;
 mod evaluate;
 mod generate;
+mod images;
 mod plot;
 mod report;
 mod train;
@@ -63,6 +64,10 @@ enum Cmd {
     /// evaluate (channel-sum W1, MAE) and report.
     #[command(subcommand)]
     Zdc(zdc::ZdcCmd),
+    /// Sparse calorimeter images: independent-pixel baseline and decoupled Dirac-mixture
+    /// generator, compared by isolation W1.
+    #[command(subcommand)]
+    Image(images::ImageCmd),
 }
 
 fn main() -> Result<()> {
@@ -78,6 +83,7 @@ fn main() -> Result<()> {
         Cmd::Report(a) => report::run(a),
         Cmd::Demo(a) => demo::run(a),
         Cmd::Zdc(c) => zdc::run(c),
+        Cmd::Image(c) => images::run(c),
     }
 }
 
