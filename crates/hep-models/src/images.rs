@@ -44,7 +44,7 @@ impl IndependentPixels {
     /// # Errors
     /// [`Error::Shape`] when the length is not a multiple of `pixels` or there are no images.
     pub fn fit(images: &[f32], pixels: usize) -> Result<Self> {
-        if pixels == 0 || images.is_empty() || images.len() % pixels != 0 {
+        if pixels == 0 || images.is_empty() || !images.len().is_multiple_of(pixels) {
             return Err(Error::Shape {
                 op: "IndependentPixels::fit",
                 arg: "images",
