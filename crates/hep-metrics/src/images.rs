@@ -63,7 +63,7 @@ pub fn isolation(
             found: muon_pt.len(),
         });
     }
-    if muon_pt.iter().any(|&p| !(p > 0.0)) {
+    if muon_pt.iter().any(|&p| p.is_nan() || p <= 0.0) {
         return Err(Error::InvalidParameter {
             name: "muon_pt",
             requirement: "every muon pT must be positive",
