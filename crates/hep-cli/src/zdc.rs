@@ -2,7 +2,7 @@
 //! (cVAE, cWAE-MMD, cGAN, e2e Sinkhorn autoencoder) on ZDC response files.
 //!
 //! Data handling: the file is split 70/10/20 (numpy `default_rng(42)` permutation), responses
-//! are modelled as `log(x + 1)`, conditions standardised on the training split. The epoch with
+//! are modelled as counts / 10 (default) or `log(x + 1)` (`--transform`), conditions standardised on the training split. The epoch with
 //! the lowest channel-sum W1 on the validation split is kept (`model.safetensors` +
 //! `model.json`, written atomically). Generation uses the conditions of the test split, so
 //! evaluation can compare each generated response with the original one of the same particle.
@@ -24,6 +24,40 @@ use serde_json::{Value, json};
 
 /// The split seed (the reference code's `random_state`).
 const SPLIT_SEED: u64 = 42;
+
+/// How responses are presented to the models.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Transform {
+    /// `log(x + 1)` (the reference preprocessing). An MSE-trained decoder then predicts
+    /// E[log(1 + x)], whose `exp − 1` underestimates the counts (Jensen), which biases channel
+    /// sums low: measured on the shipped sample, the common channel's W1 alone is ~415.
+    Log1p,
+    /// Counts divided by 10: the decoder predicts E[x] / 10, so channel sums are unbiased.
+    Linear,
+}
+
+impl Transform {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Log1p => "log1p",
+            Self::Linear => "linear",
+        }
+    }
+
+    fn forward(self, x: &[f32]) -> Vec<f32> {
+        match self {
+            Self::Log1p => log1p_transform(x),
+            Self::Linear => x.iter().map(|v| v / 10.0).collect(),
+        }
+    }
+
+    fn inverse(self, y: &[f32]) -> Vec<f32> {
+        match self {
+            Self::Log1p => expm1_transform(y),
+            Self::Linear => y.iter().map(|v| v * 10.0).collect(),
+        }
+    }
+}
 
 /// `hepgen zdc` subcommands.
 #[derive(Subcommand)]
@@ -59,6 +93,9 @@ pub struct TrainArgs {
     /// Output directory.
     #[arg(long)]
     out: PathBuf,
+    /// Response transform seen by the model.
+    #[arg(long, value_enum, default_value = "linear")]
+    transform: Transform,
 }
 
 /// Arguments of `hepgen zdc generate`.
@@ -120,11 +157,16 @@ fn load(path: &Path) -> Result<ZdcDataset> {
 }
 
 /// Log1p responses `[B, P]` and standardised conditions `[B, 9]` of `idx`.
-fn batch(ds: &ZdcDataset, idx: &[usize], scaler: &ConditionScaler) -> Result<(Tensor, Tensor)> {
+fn batch(
+    ds: &ZdcDataset,
+    idx: &[usize],
+    scaler: &ConditionScaler,
+    tf: Transform,
+) -> Result<(Tensor, Tensor)> {
     let s = ds.select(idx);
     let p = ds.height() * ds.width();
     Ok((
-        Tensor::from_vec(log1p_transform(s.responses()), (idx.len(), p), &Device::Cpu)?,
+        Tensor::from_vec(tf.forward(s.responses()), (idx.len(), p), &Device::Cpu)?,
         Tensor::from_vec(
             scaler.transform(s.conditions()),
             (idx.len(), NUM_CONDITIONS),
@@ -139,16 +181,17 @@ fn generate_counts(
     ds: &ZdcDataset,
     idx: &[usize],
     scaler: &ConditionScaler,
+    tf: Transform,
     seed: u64,
 ) -> Result<Vec<f32>> {
     let mut out = Vec::with_capacity(idx.len() * ds.height() * ds.width());
     for (k, chunk) in idx.chunks(2048).enumerate() {
-        let (_, c) = batch(ds, chunk, scaler)?;
+        let (_, c) = batch(ds, chunk, scaler, tf)?;
         let g: Vec<f32> = t
             .generate(&c, seed.wrapping_add(k as u64))?
             .flatten_all()?
             .to_vec1()?;
-        out.extend(expm1_transform(&g));
+        out.extend(tf.inverse(&g));
     }
     Ok(out)
 }
@@ -211,10 +254,10 @@ fn train(a: TrainArgs) -> Result<()> {
                 .iter()
                 .map(|&i| tr[i])
                 .collect();
-            let (x, c) = batch(&ds, &idx, &scaler)?;
+            let (x, c) = batch(&ds, &idx, &scaler, a.transform)?;
             sum += t.step(&x, &c)?;
         }
-        let generated = generate_counts(&t, &ds, &va, &scaler, a.seed ^ 0x2dc)?;
+        let generated = generate_counts(&t, &ds, &va, &scaler, a.transform, a.seed ^ 0x2dc)?;
         let w = channel_w1(
             val_real.responses(),
             shape(&ds, va.len()),
@@ -242,6 +285,7 @@ fn train(a: TrainArgs) -> Result<()> {
             meta["val_w1"] = json!(w.mean);
             meta["data"] = json!(a.data.display().to_string());
             meta["seed"] = json!(a.seed);
+            meta["transform"] = json!(a.transform.name());
             write_atomic_json(&a.out.join("model.json"), &meta)?;
         }
         println!(
@@ -262,7 +306,7 @@ fn train(a: TrainArgs) -> Result<()> {
 }
 
 /// Load a trained model directory.
-fn load_model(dir: &Path) -> Result<(ZdcTrainer, ConditionScaler, Value)> {
+fn load_model(dir: &Path) -> Result<(ZdcTrainer, ConditionScaler, Transform, Value)> {
     let meta: Value =
         serde_json::from_slice(&std::fs::read(dir.join("model.json")).with_context(|| {
             format!(
@@ -279,16 +323,20 @@ fn load_model(dir: &Path) -> Result<(ZdcTrainer, ConditionScaler, Value)> {
         mean: serde_json::from_value(meta["scaler_mean"].clone())?,
         std: serde_json::from_value(meta["scaler_std"].clone())?,
     };
+    let tf = match meta["transform"].as_str() {
+        Some("linear") => Transform::Linear,
+        _ => Transform::Log1p,
+    };
     let t = ZdcTrainer::new(kind, &cfg, 0, &Device::Cpu)?;
     // a VarMap clone shares its variables: loading into it loads into the model
     let mut vars = t.vars().clone();
     vars.load(dir.join("model.safetensors"))
         .with_context(|| format!("{}: loading model.safetensors", dir.display()))?;
-    Ok((t, scaler, meta))
+    Ok((t, scaler, tf, meta))
 }
 
 fn generate(a: GenerateArgs) -> Result<()> {
-    let (t, scaler, meta) = load_model(&a.model)?;
+    let (t, scaler, tf, meta) = load_model(&a.model)?;
     let ds = load(&a.data)?;
     ensure!(
         meta["pixels"].as_u64() == Some((ds.height() * ds.width()) as u64),
@@ -297,7 +345,7 @@ fn generate(a: GenerateArgs) -> Result<()> {
     );
     let [_, _, te] = ds.split_indices(SPLIT_SEED);
     let t0 = Instant::now();
-    let counts = generate_counts(&t, &ds, &te, &scaler, a.seed)?;
+    let counts = generate_counts(&t, &ds, &te, &scaler, tf, a.seed)?;
     let secs = t0.elapsed().as_secs_f64();
     let real = ds.select(&te);
     let provenance = json!({
@@ -531,6 +579,7 @@ mod tests {
             batch: 64,
             seed: 3,
             out: model.clone(),
+            transform: Transform::Linear,
         })
         .unwrap();
         let log = std::fs::read_to_string(model.join("log.csv")).unwrap();
