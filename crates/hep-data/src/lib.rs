@@ -15,8 +15,8 @@
 #![warn(missing_docs)]
 
 mod error;
-mod jets;
 pub mod images;
+mod jets;
 pub mod kinematics;
 pub mod normalise;
 pub mod npy;
