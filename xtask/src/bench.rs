@@ -29,6 +29,16 @@ pub enum BenchCmd {
         #[arg(long, default_value_t = 3)]
         steps: usize,
     },
+    /// ZDC generation throughput (responses/s) of every model trained under `--models`
+    /// (directories written by `hepgen zdc train`), release build, CPU.
+    Zdc {
+        /// Directory holding one trained model per subdirectory.
+        #[arg(long, default_value = "out/zdc")]
+        models: PathBuf,
+        /// The response file the models were trained on.
+        #[arg(long, default_value = "datasets/zdc_neutron_50k.parquet")]
+        data: PathBuf,
+    },
     /// Parquet read throughput (jets/s): hep-data vs pyarrow → numpy, same file.
     Data {
         /// Jet file to read.
@@ -44,6 +54,7 @@ pub fn run(cmd: BenchCmd) -> Result<()> {
     match cmd {
         BenchCmd::Metrics(a) => crate::bench_metrics::run(a),
         BenchCmd::Data { file, repeats } => data(&file, repeats),
+        BenchCmd::Zdc { models, data } => zdc(&models, &data),
         BenchCmd::Mpgan {
             n,
             batch,
@@ -112,5 +123,55 @@ fn data(file: &std::path::Path, repeats: usize) -> Result<()> {
         rate(&o, "best_s") / rate(&t, "best_s"),
         rate(&o, "median_s") / rate(&t, "median_s")
     );
+    Ok(())
+}
+
+fn zdc(models: &std::path::Path, data: &std::path::Path) -> Result<()> {
+    let root = crate::workspace_root();
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    eprintln!("building hepgen (release)…");
+    crate::python::run(
+        std::process::Command::new(&cargo)
+            .args(["build", "--release", "-q", "-p", "hep-cli"])
+            .current_dir(&root),
+    )?;
+    let bin = root.join("target/release/hepgen");
+    let tmp = root.join("target/xtask-tmp");
+    std::fs::create_dir_all(&tmp)?;
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(root.join(models))
+        .with_context(|| format!("reading {}", models.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.join("model.json").exists())
+        .collect();
+    dirs.sort();
+    anyhow::ensure!(
+        !dirs.is_empty(),
+        "no trained models under {}",
+        models.display()
+    );
+    println!(
+        "ZDC generation, CPU, test split of {} (release build):",
+        data.display()
+    );
+    for d in dirs {
+        let out = output(
+            std::process::Command::new(&bin)
+                .args(["zdc", "generate", "--model"])
+                .arg(&d)
+                .arg("--data")
+                .arg(root.join(data))
+                .arg("--out")
+                .arg(tmp.join("bench_zdc.parquet")),
+        )?;
+        let rate = out
+            .split("s (")
+            .nth(1)
+            .and_then(|r| r.split_whitespace().next())
+            .unwrap_or("?");
+        println!(
+            "  {:<8} {rate:>10} responses/s",
+            d.file_name().unwrap_or_default().to_string_lossy()
+        );
+    }
     Ok(())
 }
