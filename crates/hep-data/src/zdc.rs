@@ -554,5 +554,98 @@ pub fn read_zdc(path: &Path) -> Result<ZdcDataset> {
     })
 }
 
+/// Read the arrays as the ALICE ZDC groups distribute them: two numpy `.npz` archives
+/// (`numpy.savez` / `savez_compressed`), one holding the responses `[N, H, W]` and one the
+/// particles, each as the archive's only array (any key, e.g. `arr_0`).
+///
+/// The particle array is `[N, 10]` — PDG id first, then the 9 conditions in
+/// [`CONDITION_NAMES`] order (energy, vx, vy, vz, px, py, pz, mass, charge) — or `[N, 9]`
+/// without the PDG id (then 0). This column order follows the reference code's description
+/// (`../shared/spec/models-reference.md` §4: "a PDG-id column is split off"); it could not be
+/// checked against a real file, which is not public.
+///
+/// # Errors
+/// [`Error::Io`]; [`Error::Npy`] for a file that is not a zip of `.npy` members, an archive
+/// with other than one array, or a malformed member; [`Error::Shape`] for shapes that do not
+/// match the detector or each other; the validation errors of [`ZdcDataset::new`].
+pub fn read_zdc_npz(
+    responses: &Path,
+    particles: &Path,
+    detector: ZdcDetector,
+) -> Result<ZdcDataset> {
+    let r = read_single_npz(responses)?;
+    let p = read_single_npz(particles)?;
+    let (h, w) = detector.shape();
+    let rs = Source::from(responses);
+    if r.shape.len() != 3 || r.shape[1..] != [h, w] {
+        return Err(Error::Shape {
+            file: rs,
+            what: "responses".into(),
+            expected: format!("[N, {h}, {w}] ({detector})"),
+            found: r.shape.clone(),
+        });
+    }
+    let n = r.shape[0];
+    let ps = Source::from(particles);
+    let cols = match p.shape.as_slice() {
+        [m, c] if *m == n && (*c == NUM_CONDITIONS || *c == NUM_CONDITIONS + 1) => *c,
+        _ => {
+            return Err(Error::Shape {
+                file: ps,
+                what: "particles".into(),
+                expected: format!("[{n}, 10] (pdg + 9 conditions) or [{n}, 9]"),
+                found: p.shape.clone(),
+            });
+        }
+    };
+    let values = p.to_f64();
+    let mut conditions = Vec::with_capacity(n * NUM_CONDITIONS);
+    let mut pdg = Vec::with_capacity(n);
+    for row in values.chunks_exact(cols) {
+        let (id, c) = if cols == NUM_CONDITIONS + 1 {
+            (row[0], &row[1..])
+        } else {
+            (0.0, row)
+        };
+        pdg.push(id as i32);
+        conditions.extend(c.iter().map(|&v| v as f32));
+    }
+    ZdcDataset::validated(&rs, detector, r.to_f32(), conditions, pdg)
+}
+
+fn read_single_npz(path: &Path) -> Result<crate::npy::NpyArray> {
+    use std::io::Read;
+    let source = Source::from(path);
+    let npz_err = |reason: String| Error::Npy {
+        file: source.clone(),
+        reason,
+    };
+    let file = File::open(path).map_err(|err| Error::Io {
+        file: source.clone(),
+        op: "open",
+        err,
+    })?;
+    let mut zip = zip::ZipArchive::new(file)
+        .map_err(|e| npz_err(format!("not an .npz (zip) archive: {e}")))?;
+    let names: Vec<String> = zip
+        .file_names()
+        .filter(|n| n.ends_with(".npy"))
+        .map(String::from)
+        .collect();
+    if names.len() != 1 {
+        return Err(npz_err(format!(
+            "expected exactly one array in the archive, found {names:?}"
+        )));
+    }
+    let mut member = zip
+        .by_name(&names[0])
+        .map_err(|e| npz_err(format!("{}: {e}", names[0])))?;
+    let mut bytes = Vec::new();
+    member
+        .read_to_end(&mut bytes)
+        .map_err(|e| npz_err(format!("{}: {e}", names[0])))?;
+    crate::npy::parse_npy(&source, &bytes)
+}
+
 #[cfg(test)]
 mod tests;

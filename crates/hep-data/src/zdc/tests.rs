@@ -121,3 +121,74 @@ fn transforms_invert_and_standardise() {
     all.sort();
     assert_eq!(all, (0..50).collect::<Vec<_>>());
 }
+
+/// A numpy `.npz`: a zip whose member `name.npy` holds the array (what `numpy.savez` writes).
+fn write_npz(path: &std::path::Path, members: &[(&str, Vec<u8>)], deflate: bool) {
+    use std::io::Write;
+    let mut z = zip::ZipWriter::new(std::fs::File::create(path).unwrap());
+    let method = if deflate {
+        zip::CompressionMethod::Deflated
+    } else {
+        zip::CompressionMethod::Stored
+    };
+    let opts = zip::write::SimpleFileOptions::default().compression_method(method);
+    for (name, bytes) in members {
+        z.start_file(format!("{name}.npy"), opts).unwrap();
+        z.write_all(bytes).unwrap();
+    }
+    z.finish().unwrap();
+}
+
+#[test]
+fn npz_arrays_as_distributed_load_and_bad_ones_are_rejected() {
+    use crate::npy::encode_npy;
+    let dir = tempfile::tempdir().unwrap();
+    let ds = sample(3);
+    let resp = dir.path().join("responses.npz");
+    write_npz(
+        &resp,
+        &[("arr_0", encode_npy(&[3, 44, 44], ds.responses()))],
+        true,
+    );
+    let mut parts = Vec::new();
+    for (i, c) in ds.conditions().chunks(9).enumerate() {
+        parts.push(ds.pdg()[i] as f64);
+        parts.extend(c.iter().map(|&v| f64::from(v)));
+    }
+    let part = dir.path().join("particles.npz");
+    write_npz(&part, &[("arr_0", encode_npy(&[3, 10], &parts))], false);
+    let back = read_zdc_npz(&resp, &part, ZdcDetector::Neutron).unwrap();
+    assert_eq!(back.responses(), ds.responses());
+    assert_eq!(back.conditions(), ds.conditions());
+    assert_eq!(back.pdg(), ds.pdg());
+    // wrong detector, wrong particle count, two arrays, not a zip
+    assert!(matches!(
+        read_zdc_npz(&resp, &part, ZdcDetector::Proton),
+        Err(Error::Shape { .. })
+    ));
+    let short = dir.path().join("short.npz");
+    write_npz(&short, &[("p", encode_npy(&[2, 10], &parts[..20]))], true);
+    assert!(matches!(
+        read_zdc_npz(&resp, &short, ZdcDetector::Neutron),
+        Err(Error::Shape { .. })
+    ));
+    let two = dir.path().join("two.npz");
+    write_npz(
+        &two,
+        &[
+            ("a", encode_npy(&[3, 10], &parts)),
+            ("b", encode_npy(&[3, 10], &parts)),
+        ],
+        true,
+    );
+    assert!(matches!(
+        read_zdc_npz(&resp, &two, ZdcDetector::Neutron),
+        Err(Error::Npy { .. })
+    ));
+    let jets = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../datasets/jetnet30_g_20k.parquet");
+    assert!(matches!(
+        read_zdc_npz(&jets, &part, ZdcDetector::Neutron),
+        Err(Error::Npy { .. })
+    ));
+}
