@@ -75,7 +75,7 @@ pub enum ZdcCmd {
 /// Arguments of `hepgen zdc train`.
 #[derive(Args)]
 pub struct TrainArgs {
-    /// Model: vae, wae, gan or sae (the end-to-end Sinkhorn autoencoder).
+    /// Model: vae, wae, gan, dcgan or sae (the end-to-end Sinkhorn autoencoder).
     #[arg(long)]
     model: String,
     /// ZDC response file (hep-data Parquet).
@@ -205,7 +205,7 @@ fn config_json(kind: ZdcModelKind, cfg: &ZdcConfig, scaler: &ConditionScaler) ->
         "model": kind.name(), "pixels": cfg.pixels, "latent": cfg.latent, "hidden": cfg.hidden,
         "noise_hidden": cfg.noise_hidden, "beta": cfg.beta, "mmd_weight": cfg.mmd_weight,
         "sinkhorn_weight": cfg.sinkhorn_weight, "sinkhorn_epsilon": cfg.sinkhorn.epsilon,
-        "sinkhorn_iterations": cfg.sinkhorn.iterations, "lr": cfg.lr,
+        "sinkhorn_iterations": cfg.sinkhorn.iterations, "lr": cfg.lr, "shape": cfg.shape,
         "scaler_mean": scaler.mean, "scaler_std": scaler.std,
     })
 }
@@ -229,7 +229,7 @@ fn train(a: TrainArgs) -> Result<()> {
         tr.len()
     );
     let scaler = ConditionScaler::fit(ds.select(&tr).conditions());
-    let cfg = ZdcConfig::new(ds.height() * ds.width());
+    let cfg = ZdcConfig::with_shape(ds.height(), ds.width());
     let mut t = ZdcTrainer::new(kind, &cfg, a.seed, &Device::Cpu)?;
     std::fs::create_dir_all(&a.out)?;
     let mut log = std::fs::File::create(a.out.join("log.csv"))?;
@@ -319,6 +319,7 @@ fn load_model(dir: &Path) -> Result<(ZdcTrainer, ConditionScaler, Transform, Val
     cfg.latent = meta["latent"].as_u64().context("model.json: latent")? as usize;
     cfg.hidden = serde_json::from_value(meta["hidden"].clone())?;
     cfg.noise_hidden = serde_json::from_value(meta["noise_hidden"].clone())?;
+    cfg.shape = serde_json::from_value(meta["shape"].clone()).unwrap_or(None);
     let scaler = ConditionScaler {
         mean: serde_json::from_value(meta["scaler_mean"].clone())?,
         std: serde_json::from_value(meta["scaler_std"].clone())?,

@@ -9,7 +9,11 @@
 //! cVAE     L = Σ_p (x − x̂)² + KL(N(μ, σ²) ‖ N(0, I))                 sample z ~ N(0, I)
 //! cWAE     L = Σ_p (x − x̂)² + λ MMD_IMQ(E(x, c), z ~ N(0, I))        sample z ~ N(0, I)
 //! e2e-SAE  L = Σ_p (x − x̂)² + λ S_ε([E(x, c) ; c], [N(u, c) ; c])     sample z = N(u, c)
-//! cGAN     G([u ; c]) vs D([x ; c]), non-saturating logistic loss
+//! cGAN     G([u ; c]) vs D([x ; c]), non-saturating logistic loss (fully connected)
+//! cDCGAN   the same loss with convolutional networks:
+//!          G: [u ; c] → Linear → 64 × ⌈H/4⌉ × ⌈W/4⌉ → ConvT(64→32, 4, s2) → LReLU
+//!             → ConvT(32→1, 4, s2) → crop to H × W → ReLU
+//!          D: x → Conv(1→32, 4, s2) → LReLU → Conv(32→64, 4, s2) → LReLU → [flatten ; c] → Linear → 1
 //! ```
 //!
 //! with `u ~ N(0, I)` the noise of the e2e-SAE's noise generator `N` and of the GAN's generator.
@@ -18,8 +22,8 @@
 //! together, jointly with their conditions, so that at generation time `N(u, c)` lands where the
 //! encoder put responses of such particles.
 //!
-//! The networks are fully connected (LeakyReLU 0.2). The slides' DCGAN is convolutional; this
-//! GAN is its fully connected counterpart and is named `gan`, not `dcgan`.
+//! The autoencoders and `gan` are fully connected (LeakyReLU 0.2); `dcgan` is convolutional
+//! and needs the image shape ([`ZdcConfig::with_shape`]).
 //!
 //! ## References
 //! K. Deja, J. Dubiński, P. Nowak, S. Wenzel, T. Trzciński, *End-to-end Sinkhorn Autoencoder
@@ -51,6 +55,8 @@ pub enum ZdcModelKind {
     Gan,
     /// End-to-end Sinkhorn autoencoder with a noise generator.
     Sae,
+    /// Conditional deep convolutional GAN.
+    Dcgan,
 }
 
 impl ZdcModelKind {
@@ -61,6 +67,7 @@ impl ZdcModelKind {
             Self::Wae => "wae",
             Self::Gan => "gan",
             Self::Sae => "sae",
+            Self::Dcgan => "dcgan",
         }
     }
 }
@@ -79,11 +86,12 @@ impl std::str::FromStr for ZdcModelKind {
             "wae" => Ok(Self::Wae),
             "gan" => Ok(Self::Gan),
             "sae" | "e2e-sae" => Ok(Self::Sae),
+            "dcgan" => Ok(Self::Dcgan),
             other => Err(Error::InvalidConfig {
                 component: "ZdcModelKind",
                 field: "name",
                 value: other.to_string(),
-                reason: "expected vae, wae, gan or sae",
+                reason: "expected vae, wae, gan, dcgan or sae",
             }),
         }
     }
@@ -110,6 +118,8 @@ pub struct ZdcConfig {
     pub sinkhorn: SinkhornConfig,
     /// Adam learning rate.
     pub lr: f64,
+    /// Image shape `(H, W)` (needed by the convolutional GAN).
+    pub shape: Option<(usize, usize)>,
 }
 
 impl ZdcConfig {
@@ -128,7 +138,97 @@ impl ZdcConfig {
                 iterations: 40,
             },
             lr: 1e-3,
+            shape: None,
         }
+    }
+
+    /// Defaults for `H × W` images (enables the convolutional GAN).
+    pub fn with_shape(h: usize, w: usize) -> Self {
+        Self {
+            shape: Some((h, w)),
+            ..Self::new(h * w)
+        }
+    }
+}
+
+/// The convolutional generator.
+struct ConvGen {
+    fc: candle_nn::Linear,
+    up1: candle_nn::ConvTranspose2d,
+    up2: candle_nn::ConvTranspose2d,
+    h0: usize,
+    w0: usize,
+    h: usize,
+    w: usize,
+}
+
+impl ConvGen {
+    fn new(inputs: usize, (h, w): (usize, usize), vb: VarBuilder) -> Result<Self> {
+        let (h0, w0) = (h.div_ceil(4), w.div_ceil(4));
+        let t = candle_nn::ConvTranspose2dConfig {
+            padding: 1,
+            stride: 2,
+            ..Default::default()
+        };
+        Ok(Self {
+            fc: candle_nn::linear(inputs, 64 * h0 * w0, vb.pp("fc"))?,
+            up1: candle_nn::conv_transpose2d(64, 32, 4, t, vb.pp("up1"))?,
+            up2: candle_nn::conv_transpose2d(32, 1, 4, t, vb.pp("up2"))?,
+            h0,
+            w0,
+            h,
+            w,
+        })
+    }
+
+    /// `[B, inputs]` → `[B, H·W]`.
+    fn forward(&self, z: &Tensor) -> Result<Tensor> {
+        use candle_core::Module;
+        let b = z.dim(0)?;
+        let x = crate::mpgan::leaky_relu(&self.fc.forward(z)?, 0.2)?
+            .reshape((b, 64, self.h0, self.w0))?;
+        let x = crate::mpgan::leaky_relu(&self.up1.forward(&x)?, 0.2)?;
+        let x = self.up2.forward(&x)?;
+        let x = x.narrow(2, 0, self.h)?.narrow(3, 0, self.w)?;
+        Ok(x.reshape((b, self.h * self.w))?.relu()?)
+    }
+}
+
+/// The convolutional discriminator.
+struct ConvDisc {
+    c1: candle_nn::Conv2d,
+    c2: candle_nn::Conv2d,
+    fc: candle_nn::Linear,
+    h: usize,
+    w: usize,
+}
+
+impl ConvDisc {
+    fn new((h, w): (usize, usize), vb: VarBuilder) -> Result<Self> {
+        let c = candle_nn::Conv2dConfig {
+            padding: 1,
+            stride: 2,
+            ..Default::default()
+        };
+        let (h2, w2) = (h / 2 / 2, w / 2 / 2);
+        Ok(Self {
+            c1: candle_nn::conv2d(1, 32, 4, c, vb.pp("c1"))?,
+            c2: candle_nn::conv2d(32, 64, 4, c, vb.pp("c2"))?,
+            fc: candle_nn::linear(64 * h2 * w2 + NUM_CONDITIONS, 1, vb.pp("fc"))?,
+            h,
+            w,
+        })
+    }
+
+    /// `x [B, H·W]`, `c [B, 9]` → logits `[B, 1]`.
+    fn forward(&self, x: &Tensor, c: &Tensor) -> Result<Tensor> {
+        use candle_core::Module;
+        let b = x.dim(0)?;
+        let x = x.reshape((b, 1, self.h, self.w))?;
+        let x = crate::mpgan::leaky_relu(&self.c1.forward(&x)?, 0.2)?;
+        let x = crate::mpgan::leaky_relu(&self.c2.forward(&x)?, 0.2)?;
+        let x = Tensor::cat(&[&x.flatten_from(1)?, c], 1)?;
+        Ok(self.fc.forward(&x)?)
     }
 }
 
@@ -171,9 +271,11 @@ pub struct ZdcTrainer {
     vars: VarMap,
     disc_vars: VarMap,
     enc: Option<LinearNet>,
-    dec: LinearNet,
+    dec: Option<LinearNet>,
     noise_gen: Option<LinearNet>,
     disc: Option<LinearNet>,
+    cgen: Option<ConvGen>,
+    cdisc: Option<ConvDisc>,
     opt: AdamW,
     opt_d: Option<AdamW>,
     seed: u64,
@@ -211,9 +313,37 @@ impl ZdcTrainer {
             ZdcModelKind::Wae | ZdcModelKind::Sae => {
                 Some(mlp(&chain(p + c, &cfg.hidden, l), vb.pp("encoder"))?)
             }
-            ZdcModelKind::Gan => None,
+            ZdcModelKind::Gan | ZdcModelKind::Dcgan => None,
         };
-        let dec = mlp(&chain(l + c, &rev, p), vb.pp("decoder"))?;
+        let dcgan = kind == ZdcModelKind::Dcgan;
+        let shape = match (dcgan, cfg.shape) {
+            (true, Some((h, w))) if h * w == p && h >= 4 && w >= 4 => Some((h, w)),
+            (true, _) => {
+                return Err(Error::InvalidConfig {
+                    component: "ZdcConfig",
+                    field: "shape",
+                    value: format!("{:?} for {p} pixels", cfg.shape),
+                    reason: "the convolutional GAN needs the image shape (H, W ≥ 4)",
+                });
+            }
+            (false, s) => s,
+        };
+        let dec = if dcgan {
+            None
+        } else {
+            Some(mlp(&chain(l + c, &rev, p), vb.pp("decoder"))?)
+        };
+        let cgen = match (dcgan, shape) {
+            (true, Some(hw)) => Some(ConvGen::new(l + c, hw, vb.pp("generator"))?),
+            _ => None,
+        };
+        let cdisc = match (dcgan, shape) {
+            (true, Some(hw)) => Some(ConvDisc::new(
+                hw,
+                VarBuilder::from_varmap(&disc_vars, DType::F32, device).pp("discriminator"),
+            )?),
+            _ => None,
+        };
         let noise_gen = match kind {
             ZdcModelKind::Sae => Some(mlp(
                 &chain(l + c, &cfg.noise_hidden, l),
@@ -242,7 +372,7 @@ impl ZdcTrainer {
                 },
             )
         };
-        let gan = kind == ZdcModelKind::Gan;
+        let gan = matches!(kind, ZdcModelKind::Gan | ZdcModelKind::Dcgan);
         let opt = adam(&vars, if gan { 0.5 } else { 0.9 })?;
         let opt_d = if gan {
             Some(adam(&disc_vars, 0.5)?)
@@ -258,6 +388,8 @@ impl ZdcTrainer {
             dec,
             noise_gen,
             disc,
+            cgen,
+            cdisc,
             opt,
             opt_d,
             seed,
@@ -344,7 +476,9 @@ impl ZdcTrainer {
                 let logvar = h.narrow(1, l, l)?.clamp(-10.0, 10.0)?;
                 let eps = randn((b, l), &mut rng, &self.device)?;
                 let z = (&mu + (eps * (&logvar * 0.5)?.exp()?)?)?;
-                let xh = self.dec.forward_train(&Tensor::cat(&[&z, c], 1)?, None)?;
+                let xh = self
+                    .decoder()?
+                    .forward_train(&Tensor::cat(&[&z, c], 1)?, None)?;
                 let kl = ((mu.sqr()? + logvar.exp()?)? - (&logvar + 1.0)?)?
                     .sum(1)?
                     .mean_all()?
@@ -354,7 +488,9 @@ impl ZdcTrainer {
             ZdcModelKind::Wae => {
                 let enc = self.enc.as_ref().expect("wae has an encoder");
                 let z = enc.forward_train(&Tensor::cat(&[x, c], 1)?, None)?;
-                let xh = self.dec.forward_train(&Tensor::cat(&[&z, c], 1)?, None)?;
+                let xh = self
+                    .decoder()?
+                    .forward_train(&Tensor::cat(&[&z, c], 1)?, None)?;
                 let prior = randn((b, l), &mut rng, &self.device)?;
                 (recon(&xh)? + (mmd_imq(&z, &prior)? * self.cfg.mmd_weight)?)?
             }
@@ -362,7 +498,9 @@ impl ZdcTrainer {
                 let enc = self.enc.as_ref().expect("sae has an encoder");
                 let ng = self.noise_gen.as_ref().expect("sae has a noise generator");
                 let z = enc.forward_train(&Tensor::cat(&[x, c], 1)?, None)?;
-                let xh = self.dec.forward_train(&Tensor::cat(&[&z, c], 1)?, None)?;
+                let xh = self
+                    .decoder()?
+                    .forward_train(&Tensor::cat(&[&z, c], 1)?, None)?;
                 let u = randn((b, l), &mut rng, &self.device)?;
                 let zg = ng.forward_train(&Tensor::cat(&[&u, c], 1)?, None)?;
                 let s = sinkhorn_divergence(
@@ -372,11 +510,25 @@ impl ZdcTrainer {
                 )?;
                 (recon(&xh)? + (s * self.cfg.sinkhorn_weight)?)?
             }
+            ZdcModelKind::Dcgan => {
+                let g = self.cgen.as_ref().expect("dcgan has a generator");
+                let d = self.cdisc.as_ref().expect("dcgan has a discriminator");
+                let u = randn((b, l), &mut rng, &self.device)?;
+                let fake = g.forward(&Tensor::cat(&[&u, c], 1)?)?;
+                let dr = d.forward(x, c)?;
+                let df = d.forward(&fake.detach(), c)?;
+                let loss_d = (softplus(&dr.neg()?)?.mean_all()? + softplus(&df)?.mean_all()?)?;
+                self.opt_d
+                    .as_mut()
+                    .expect("dcgan has a discriminator optimiser")
+                    .backward_step(&loss_d)?;
+                softplus(&d.forward(&fake, c)?.neg()?)?.mean_all()?
+            }
             ZdcModelKind::Gan => {
                 let d = self.disc.as_ref().expect("gan has a discriminator");
                 let u = randn((b, l), &mut rng, &self.device)?;
                 let fake = self
-                    .dec
+                    .decoder()?
                     .forward_train(&Tensor::cat(&[&u, c], 1)?, None)?
                     .relu()?;
                 // discriminator: softplus(−D(real)) + softplus(D(fake))
@@ -415,12 +567,15 @@ impl ZdcTrainer {
         };
         let mut rng = StdRng::seed_from_u64(seed);
         let u = randn((b, self.cfg.latent), &mut rng, &self.device)?;
+        if let Some(g) = &self.cgen {
+            return g.forward(&Tensor::cat(&[&u, c], 1)?);
+        }
         let z = match &self.noise_gen {
             Some(ng) => ng.forward_train(&Tensor::cat(&[&u, c], 1)?, None)?,
             None => u,
         };
         Ok(self
-            .dec
+            .decoder()?
             .forward_train(&Tensor::cat(&[&z, c], 1)?, None)?
             .relu()?)
     }
@@ -438,10 +593,21 @@ impl ZdcTrainer {
         let h = enc.forward_train(&Tensor::cat(&[x, c], 1)?, None)?;
         let z = h.narrow(1, 0, self.cfg.latent)?;
         Ok(Some(
-            self.dec
+            self.decoder()?
                 .forward_train(&Tensor::cat(&[&z, c], 1)?, None)?
                 .relu()?,
         ))
+    }
+}
+
+impl ZdcTrainer {
+    fn decoder(&self) -> Result<&LinearNet> {
+        self.dec.as_ref().ok_or(Error::InvalidConfig {
+            component: "ZdcTrainer",
+            field: "model",
+            value: self.kind.name().to_string(),
+            reason: "this model has no fully connected decoder",
+        })
     }
 }
 

@@ -94,14 +94,21 @@ pub(crate) fn named_vars(vm: &VarMap) -> Vec<(String, Var)> {
     v
 }
 
-/// PyTorch's default `Linear` initialisation, U(−1/√fan_in, 1/√fan_in) for weights and biases
+/// PyTorch's default `Linear`/`Conv` initialisation, U(−1/√fan_in, 1/√fan_in) for weights and biases
 /// (fan_in from the weight of the same layer), drawn in name order from `rng`.
 pub(crate) fn init_vars(vm: &VarMap, rng: &mut StdRng) -> Result<()> {
     let vars = named_vars(vm);
     let fan_in: HashMap<String, usize> = vars
         .iter()
-        .filter(|(k, v)| k.ends_with(".weight") && v.dims().len() == 2)
-        .map(|(k, v)| (k.trim_end_matches(".weight").to_string(), v.dims()[1]))
+        .filter(|(k, v)| k.ends_with(".weight") && v.dims().len() >= 2)
+        // Linear [out, in]: in; Conv [out, in, k, k] and ConvTranspose [in, out, k, k]:
+        // dims[1]·k·k (PyTorch's fan_in for both)
+        .map(|(k, v)| {
+            (
+                k.trim_end_matches(".weight").to_string(),
+                v.dims()[1..].iter().product(),
+            )
+        })
         .collect();
     for (name, var) in vars {
         let layer = name.rsplit_once('.').map_or(name.as_str(), |(l, _)| l);
