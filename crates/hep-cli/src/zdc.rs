@@ -87,6 +87,9 @@ pub struct TrainArgs {
     /// Batch size.
     #[arg(long, default_value_t = 256)]
     batch: usize,
+    /// Stop each epoch after this many batches (0 = all), for slow models on the CPU.
+    #[arg(long, default_value_t = 0)]
+    max_batches: usize,
     /// Seed of the weights and of every random draw.
     #[arg(long, default_value_t = 1)]
     seed: u64,
@@ -248,7 +251,10 @@ fn train(a: TrainArgs) -> Result<()> {
         let order =
             hep_data::rng::NumpyRng::new(a.seed.wrapping_add(epoch as u64)).permutation(tr.len());
         let mut sum = 0.0;
-        let steps = tr.len() / a.batch;
+        let steps = match a.max_batches {
+            0 => tr.len() / a.batch,
+            m => m.min(tr.len() / a.batch),
+        };
         for s in 0..steps {
             let idx: Vec<usize> = order[s * a.batch..(s + 1) * a.batch]
                 .iter()
@@ -578,6 +584,7 @@ mod tests {
             data: data.clone(),
             epochs: 2,
             batch: 64,
+            max_batches: 0,
             seed: 3,
             out: model.clone(),
             transform: Transform::Linear,
