@@ -10,16 +10,11 @@
 //! `image.kind`, `image.height`, `image.width`, `image.pixel_size`.
 
 use std::collections::HashMap;
-use std::fs::File;
 use std::path::Path;
 use std::sync::Arc;
 
 use arrow_array::{Array, ArrayRef, Float32Array, ListArray, RecordBatch, UInt8Array};
 use arrow_schema::{DataType, Field, Schema};
-use parquet::arrow::ArrowWriter;
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-use parquet::basic::{Compression, ZstdLevel};
-use parquet::file::properties::WriterProperties;
 
 use crate::{Error, Result, Source};
 
@@ -333,35 +328,7 @@ pub fn write_images(path: &Path, ds: &ImageDataset) -> Result<()> {
     }
     let schema = Arc::new(Schema::new(fields).with_metadata(meta));
     let batch = RecordBatch::try_new(schema.clone(), columns).map_err(|e| werr(&e))?;
-    let name = path
-        .file_name()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = path.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
-    let file = File::create(&tmp).map_err(|err| Error::Io {
-        file: source.clone(),
-        op: "create temporary file",
-        err,
-    })?;
-    let props = WriterProperties::builder()
-        .set_compression(Compression::ZSTD(
-            ZstdLevel::try_new(9).expect("valid level"),
-        ))
-        .build();
-    let result = (|| {
-        let mut w = ArrowWriter::try_new(file, schema, Some(props)).map_err(|e| werr(&e))?;
-        w.write(&batch).map_err(|e| werr(&e))?;
-        w.close().map_err(|e| werr(&e))?;
-        std::fs::rename(&tmp, path).map_err(|err| Error::Io {
-            file: source.clone(),
-            op: "rename temporary file into place",
-            err,
-        })
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
+    crate::sparse_pixels::write_batch_atomic(path, schema, &batch)
 }
 
 fn same_type(a: &DataType, b: &DataType) -> bool {
@@ -379,19 +346,7 @@ fn same_type(a: &DataType, b: &DataType) -> bool {
 /// [`Error::Shape`], [`Error::NonFinite`], [`Error::Param`], [`Error::NoJets`] (no rows).
 pub fn read_images(path: &Path) -> Result<ImageDataset> {
     let source = Source::from(path);
-    let file = File::open(path).map_err(|err| Error::Io {
-        file: source.clone(),
-        op: "open",
-        err,
-    })?;
-    if file.metadata().map(|m| m.len()).unwrap_or(1) == 0 {
-        return Err(Error::EmptyFile { file: source });
-    }
-    let builder =
-        ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| Error::NotParquet {
-            file: source.clone(),
-            reason: e.to_string(),
-        })?;
+    let builder = crate::sparse_pixels::open_parquet(path)?;
     let schema = builder.schema().clone();
     let meta = schema.metadata();
     let get = |key: &str| -> Result<&String> {

@@ -1,5 +1,6 @@
-//! Sparse pixel lists in Parquet: a row's non-zero pixels as increasing `list<uint16>` indices
-//! plus a `list<float32>` of values. Shared by the ZDC and the image formats.
+//! Sparse pixel tables in Parquet: a row's non-zero pixels as increasing `list<uint16>` indices
+//! plus a `list<float32>` of values, and the single-batch atomic write / checked open that the
+//! ZDC and image formats share.
 
 use std::sync::Arc;
 
@@ -94,4 +95,71 @@ pub(crate) fn decode(
         }
     }
     Ok(())
+}
+
+/// Write one record batch to `path` as zstd Parquet, through a temporary file renamed into
+/// place (removed on failure).
+pub(crate) fn write_batch_atomic(
+    path: &std::path::Path,
+    schema: Arc<arrow_schema::Schema>,
+    batch: &arrow_array::RecordBatch,
+) -> Result<()> {
+    use parquet::basic::{Compression, ZstdLevel};
+    let source = Source::from(path);
+    let werr = |e: &dyn std::fmt::Display| Error::ParquetWrite {
+        file: source.clone(),
+        reason: e.to_string(),
+    };
+    let name = path
+        .file_name()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = path.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
+    let file = std::fs::File::create(&tmp).map_err(|err| Error::Io {
+        file: source.clone(),
+        op: "create temporary file",
+        err,
+    })?;
+    let props = parquet::file::properties::WriterProperties::builder()
+        .set_compression(Compression::ZSTD(
+            ZstdLevel::try_new(9).expect("valid level"),
+        ))
+        .set_created_by(format!("hep-data {}", env!("CARGO_PKG_VERSION")))
+        .build();
+    let result = (|| {
+        let mut w = parquet::arrow::ArrowWriter::try_new(file, schema, Some(props))
+            .map_err(|e| werr(&e))?;
+        w.write(batch).map_err(|e| werr(&e))?;
+        w.close().map_err(|e| werr(&e))?;
+        std::fs::rename(&tmp, path).map_err(|err| Error::Io {
+            file: source.clone(),
+            op: "rename temporary file into place",
+            err,
+        })
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
+/// Open `path` as Parquet: [`Error::Io`], [`Error::EmptyFile`] or [`Error::NotParquet`].
+pub(crate) fn open_parquet(
+    path: &std::path::Path,
+) -> Result<parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder<std::fs::File>> {
+    let source = Source::from(path);
+    let file = std::fs::File::open(path).map_err(|err| Error::Io {
+        file: source.clone(),
+        op: "open",
+        err,
+    })?;
+    if file.metadata().map(|m| m.len()).unwrap_or(1) == 0 {
+        return Err(Error::EmptyFile { file: source });
+    }
+    parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| {
+        Error::NotParquet {
+            file: source,
+            reason: e.to_string(),
+        }
+    })
 }

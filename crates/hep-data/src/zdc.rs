@@ -19,10 +19,6 @@ use std::sync::Arc;
 
 use arrow_array::{Array, ArrayRef, Float32Array, Int32Array, ListArray, RecordBatch};
 use arrow_schema::{DataType, Field, Schema};
-use parquet::arrow::ArrowWriter;
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-use parquet::basic::{Compression, ZstdLevel};
-use parquet::file::properties::WriterProperties;
 
 use crate::{Error, Result, Source};
 
@@ -371,36 +367,7 @@ pub fn write_zdc(path: &Path, ds: &ZdcDataset) -> Result<()> {
     columns.push(pix);
     columns.push(cnt);
     let batch = RecordBatch::try_new(schema.clone(), columns).map_err(|e| werr(&e))?;
-    let file_name = path
-        .file_name()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = path.with_file_name(format!(".{file_name}.tmp-{}", std::process::id()));
-    let file = File::create(&tmp).map_err(|err| Error::Io {
-        file: source.clone(),
-        op: "create temporary file",
-        err,
-    })?;
-    let props = WriterProperties::builder()
-        .set_compression(Compression::ZSTD(
-            ZstdLevel::try_new(9).expect("valid level"),
-        ))
-        .set_created_by(format!("hep-data {}", env!("CARGO_PKG_VERSION")))
-        .build();
-    let result = (|| {
-        let mut w = ArrowWriter::try_new(file, schema, Some(props)).map_err(|e| werr(&e))?;
-        w.write(&batch).map_err(|e| werr(&e))?;
-        w.close().map_err(|e| werr(&e))?;
-        std::fs::rename(&tmp, path).map_err(|err| Error::Io {
-            file: source.clone(),
-            op: "rename temporary file into place",
-            err,
-        })
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
+    crate::sparse_pixels::write_batch_atomic(path, schema, &batch)
 }
 
 /// Read and validate a `zdc-responses-v1` Parquet file.
@@ -413,19 +380,7 @@ pub fn write_zdc(path: &Path, ds: &ZdcDataset) -> Result<()> {
 /// [`Error::Param`] for a negative count; [`Error::NoJets`] for a file without rows.
 pub fn read_zdc(path: &Path) -> Result<ZdcDataset> {
     let source = Source::from(path);
-    let file = File::open(path).map_err(|err| Error::Io {
-        file: source.clone(),
-        op: "open",
-        err,
-    })?;
-    if file.metadata().map(|m| m.len()).unwrap_or(1) == 0 {
-        return Err(Error::EmptyFile { file: source });
-    }
-    let builder =
-        ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| Error::NotParquet {
-            file: source.clone(),
-            reason: e.to_string(),
-        })?;
+    let builder = crate::sparse_pixels::open_parquet(path)?;
     let meta = builder.schema().metadata().clone();
     let meta_err = |key: &str, reason: String| Error::Metadata {
         file: source.clone(),

@@ -18,28 +18,6 @@
 use crate::wasserstein::w1_distance;
 use crate::{Error, Result};
 
-fn check(x: &[f32], shape: [usize; 3], argument: &'static str) -> Result<()> {
-    let [n, h, w] = shape;
-    if x.len() != n * h * w {
-        return Err(Error::ShapeMismatch {
-            argument,
-            shape: shape.to_vec(),
-            expected: n * h * w,
-            found: x.len(),
-        });
-    }
-    if n * h * w == 0 {
-        return Err(Error::EmptyInput { argument });
-    }
-    if let Some(i) = x.iter().position(|v| !v.is_finite()) {
-        return Err(Error::NonFinite {
-            argument,
-            index: i,
-            value: f64::from(x[i]),
-        });
-    }
-    Ok(())
-}
 
 /// Isolation `Σ_{ΔR < radius} x / pT_μ` of each image `[N, H, W]` (pixel size `pixel`).
 ///
@@ -53,7 +31,7 @@ pub fn isolation(
     muon_pt: &[f32],
     radius: f64,
 ) -> Result<Vec<f64>> {
-    check(images, shape, "images")?;
+    crate::view::check_images(images, shape, "images")?;
     let [n, h, w] = shape;
     if muon_pt.len() != n {
         return Err(Error::ShapeMismatch {
@@ -95,7 +73,7 @@ pub fn isolation(
 /// # Errors
 /// As [`isolation`] for the image argument.
 pub fn sparsity(images: &[f32], shape: [usize; 3]) -> Result<Vec<f64>> {
-    check(images, shape, "images")?;
+    crate::view::check_images(images, shape, "images")?;
     let px = shape[1] * shape[2];
     Ok(images
         .chunks_exact(px)

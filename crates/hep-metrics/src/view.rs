@@ -171,6 +171,23 @@ pub(crate) fn check_feature_pair(x: &FeaturesView<'_>, y: &FeaturesView<'_>) -> 
     Ok(())
 }
 
+/// Checks images `[N, H, W]`: length, non-empty, finite.
+pub(crate) fn check_images(x: &[f32], shape: [usize; 3], argument: &'static str) -> Result<()> {
+    let [n, h, w] = shape;
+    if x.len() != n * h * w {
+        return Err(Error::ShapeMismatch {
+            argument,
+            shape: shape.to_vec(),
+            expected: n * h * w,
+            found: x.len(),
+        });
+    }
+    if n * h * w == 0 {
+        return Err(Error::EmptyInput { argument });
+    }
+    check_finite_f32(x, argument)
+}
+
 pub(crate) fn check_finite_f32(data: &[f32], argument: &'static str) -> Result<()> {
     match data.iter().position(|v| !v.is_finite()) {
         Some(index) => Err(Error::NonFinite {

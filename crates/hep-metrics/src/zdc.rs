@@ -24,28 +24,6 @@ use crate::{Error, Result};
 /// Number of channels.
 pub const NUM_CHANNELS: usize = 5;
 
-fn check(x: &[f32], shape: [usize; 3], argument: &'static str) -> Result<()> {
-    let [n, h, w] = shape;
-    if x.len() != n * h * w {
-        return Err(Error::ShapeMismatch {
-            argument,
-            shape: shape.to_vec(),
-            expected: n * h * w,
-            found: x.len(),
-        });
-    }
-    if n == 0 || h == 0 || w == 0 {
-        return Err(Error::EmptyInput { argument });
-    }
-    if let Some(i) = x.iter().position(|v| !v.is_finite()) {
-        return Err(Error::NonFinite {
-            argument,
-            index: i,
-            value: f64::from(x[i]),
-        });
-    }
-    Ok(())
-}
 
 /// The channel of pixel `(r, c)` in an `h × w` grid.
 pub fn channel_of(r: usize, c: usize, h: usize, w: usize) -> usize {
@@ -61,7 +39,7 @@ pub fn channel_of(r: usize, c: usize, h: usize, w: usize) -> usize {
 /// # Errors
 /// [`Error::ShapeMismatch`], [`Error::EmptyInput`], [`Error::NonFinite`].
 pub fn channel_sums(x: &[f32], shape: [usize; 3]) -> Result<Vec<[f64; NUM_CHANNELS]>> {
-    check(x, shape, "responses")?;
+    crate::view::check_images(x, shape, "responses")?;
     let [_, h, w] = shape;
     let map: Vec<usize> = (0..h * w).map(|i| channel_of(i / w, i % w, h, w)).collect();
     Ok(x.chunks_exact(h * w)
