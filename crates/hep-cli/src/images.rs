@@ -144,16 +144,25 @@ fn compare(a: CompareArgs) -> Result<()> {
                    "decoupled_sampling_images_per_s": n_test as f64 / sample_secs,
                    "sigma": sigma, "epochs": a.epochs}),
         );
-        let mean_img = |x: &[f32]| -> Vec<f32> {
-            let m = (x.len() / px) as f32;
-            (0..px)
-                .map(|p| x.iter().skip(p).step_by(px).sum::<f32>() / m)
-                .collect()
-        };
         mean_panels.push(vec![
-            (format!("{name}: real"), mean_img(test), h, w),
-            ("independent".to_string(), mean_img(&indep), h, w),
-            ("decoupled".to_string(), mean_img(&dec), h, w),
+            (
+                format!("{name}: real"),
+                crate::plot::mean_image(test, px),
+                h,
+                w,
+            ),
+            (
+                "independent".to_string(),
+                crate::plot::mean_image(&indep, px),
+                h,
+                w,
+            ),
+            (
+                "decoupled".to_string(),
+                crate::plot::mean_image(&dec, px),
+                h,
+                w,
+            ),
         ]);
         crate::plot::histograms(
             &a.out.join(format!("isolation_{label}.png")),

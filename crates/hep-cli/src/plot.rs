@@ -104,6 +104,17 @@ pub fn histograms(
     Ok(())
 }
 
+/// The mean of images `[N, px]`, one pass over the data.
+pub fn mean_image(images: &[f32], px: usize) -> Vec<f32> {
+    let mut m = vec![0f32; px];
+    for img in images.chunks_exact(px) {
+        m.iter_mut().zip(img).for_each(|(a, &v)| *a += v);
+    }
+    let n = (images.len() / px).max(1) as f32;
+    m.iter_mut().for_each(|a| *a /= n);
+    m
+}
+
 /// One image panel: title, values `[H·W]`, `H`, `W`.
 pub type Panel = (String, Vec<f32>, usize, usize);
 

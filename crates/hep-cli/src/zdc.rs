@@ -433,15 +433,9 @@ fn report(a: ReportArgs) -> Result<()> {
         .map(|k| vec![("real".to_string(), real_sums.iter().map(|s| s[k]).collect())])
         .collect();
     let px = ds.height() * ds.width();
-    let mean_image = |r: &[f32]| -> Vec<f32> {
-        let n = (r.len() / px) as f32;
-        (0..px)
-            .map(|i| r.iter().skip(i).step_by(px).sum::<f32>() / n)
-            .collect()
-    };
     let mut means = vec![(
         "real".to_string(),
-        mean_image(real.responses()),
+        crate::plot::mean_image(real.responses(), px),
         ds.height(),
         ds.width(),
     )];
@@ -470,7 +464,7 @@ fn report(a: ReportArgs) -> Result<()> {
         }
         means.push((
             name.to_string(),
-            mean_image(generated.responses()),
+            crate::plot::mean_image(generated.responses(), px),
             ds.height(),
             ds.width(),
         ));

@@ -18,7 +18,6 @@
 use crate::wasserstein::w1_distance;
 use crate::{Error, Result};
 
-
 /// Isolation `Σ_{ΔR < radius} x / pT_μ` of each image `[N, H, W]` (pixel size `pixel`).
 ///
 /// # Errors

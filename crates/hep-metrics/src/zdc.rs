@@ -24,7 +24,6 @@ use crate::{Error, Result};
 /// Number of channels.
 pub const NUM_CHANNELS: usize = 5;
 
-
 /// The channel of pixel `(r, c)` in an `h × w` grid.
 pub fn channel_of(r: usize, c: usize, h: usize, w: usize) -> usize {
     if (r + c) % 2 == 1 {

@@ -150,10 +150,7 @@ impl DecoupledGenerator {
     }
 
     fn heads(&self, b: usize, rng: &mut StdRng) -> Result<(Tensor, Tensor)> {
-        let u: Vec<f32> = (0..b * self.latent)
-            .map(|_| rand_distr::Distribution::<f32>::sample(&rand_distr::StandardNormal, rng))
-            .collect();
-        let u = Tensor::from_vec(u, (b, self.latent), &self.device)?;
+        let u = crate::mpgan::gaussian(&[b, self.latent], 1.0, rng, &self.device)?;
         let out = self.net.forward_train(&u, None)?;
         let logits = out.narrow(1, 0, self.pixels)?;
         let mu = out.narrow(1, self.pixels, self.pixels)?.unsqueeze(2)?;

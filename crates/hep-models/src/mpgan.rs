@@ -33,6 +33,7 @@ use rand::rngs::StdRng;
 use crate::{Error, Result};
 
 mod baselines;
+pub(crate) use baselines::gaussian;
 mod discriminator;
 pub mod train;
 pub use baselines::{

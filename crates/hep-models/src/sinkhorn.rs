@@ -38,11 +38,16 @@ impl Default for SinkhornConfig {
     }
 }
 
-fn cost(x: &Tensor, y: &Tensor) -> Result<Tensor> {
+/// Pairwise squared distances `|x_i − y_j|²`, `[n, m]` (clamped at 0 against rounding).
+pub(crate) fn squared_distances(x: &Tensor, y: &Tensor) -> Result<Tensor> {
     let x2 = x.sqr()?.sum_keepdim(1)?; // [n, 1]
     let y2 = y.sqr()?.sum_keepdim(1)?.t()?; // [1, m]
     let xy = x.matmul(&y.t()?)?; // [n, m]
-    Ok(((x2.broadcast_add(&y2)? - (xy * 2.0)?)? * 0.5)?.relu()?)
+    Ok((x2.broadcast_add(&y2)? - (xy * 2.0)?)?.relu()?)
+}
+
+fn cost(x: &Tensor, y: &Tensor) -> Result<Tensor> {
+    Ok((squared_distances(x, y)? * 0.5)?)
 }
 
 /// Entropic OT `OT_ε(x, y)` between `x [n, d]` and `y [m, d]` with uniform weights.

@@ -236,12 +236,9 @@ fn mlp(sizes: &[usize], vb: VarBuilder) -> Result<LinearNet> {
     LinearNet::new(sizes, true, 0.2, vb)
 }
 
-fn randn(shape: (usize, usize), rng: &mut StdRng, dev: &Device) -> Result<Tensor> {
-    let normal = rand_distr::StandardNormal;
-    let v: Vec<f32> = (0..shape.0 * shape.1)
-        .map(|_| rand_distr::Distribution::<f32>::sample(&normal, rng))
-        .collect();
-    Ok(Tensor::from_vec(v, shape, dev)?)
+/// Standard-normal noise `[r, c]`.
+fn randn((r, c): (usize, usize), rng: &mut StdRng, dev: &Device) -> Result<Tensor> {
+    crate::mpgan::gaussian(&[r, c], 1.0, rng, dev)
 }
 
 /// MMD² with the inverse multiquadratic kernel `C / (C + |a − b|²)`, `C = 2·d` (WAE).
@@ -249,9 +246,7 @@ fn mmd_imq(a: &Tensor, b: &Tensor) -> Result<Tensor> {
     let (n, d) = a.dims2()?;
     let c = 2.0 * d as f64;
     let k = |x: &Tensor, y: &Tensor| -> Result<Tensor> {
-        let x2 = x.sqr()?.sum_keepdim(1)?;
-        let y2 = y.sqr()?.sum_keepdim(1)?.t()?;
-        let d2 = (x2.broadcast_add(&y2)? - (x.matmul(&y.t()?)? * 2.0)?)?.relu()?;
+        let d2 = crate::sinkhorn::squared_distances(x, y)?;
         Ok((d2 + c)?.recip()?.affine(c, 0.0)?)
     };
     let off = |m: Tensor| -> Result<Tensor> {

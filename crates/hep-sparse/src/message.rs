@@ -940,8 +940,12 @@ impl<T: Real> Plan<T> {
         (out, e)
     }
 
-    /// Layer outputs `X_0 … X_{K-1}` of one chunk, `[E, w_k]` each (post-activation).
-    fn chunk_activations(&self, jets: &Range<usize>) -> candle_core::Result<(Vec<Tensor>, usize)> {
+    /// Layer outputs `X_0 … X_{K-1}` of one chunk, `[E, w_k]` each (post-activation), and the
+    /// chunk's global edge ids (empty without dropout, which is their only use).
+    fn chunk_activations(
+        &self,
+        jets: &Range<usize>,
+    ) -> candle_core::Result<(Vec<Tensor>, usize, Vec<usize>)> {
         let (x0, e) = self.first_layer(jets);
         let ids = if self.dropout.is_some() {
             self.edge_ids(jets)
@@ -977,14 +981,14 @@ impl<T: Real> Plan<T> {
             })?;
             outs.push(cpu_tensor(y, (e, self.widths[k]))?);
         }
-        Ok((outs, e))
+        Ok((outs, e, ids))
     }
 
     fn forward(&self) -> candle_core::Result<Vec<T>> {
         let (n, fo) = (self.n, *self.widths.last().expect("non-empty"));
         let mut out = vec![T::c(0.0); self.b * n * fo];
         for jets in &self.chunks {
-            let (outs, e) = self.chunk_activations(jets)?;
+            let (outs, e, _) = self.chunk_activations(jets)?;
             if e == 0 {
                 continue;
             }
@@ -1048,7 +1052,7 @@ impl<T: Real> Plan<T> {
         let mut g_w: Vec<Option<Tensor>> = vec![None; kk];
         let mut g_b: Vec<Vec<T>> = self.widths.iter().map(|&w| vec![zero; w]).collect();
         for jets in &self.chunks {
-            let (outs, e) = self.chunk_activations(jets)?;
+            let (outs, e, ids) = self.chunk_activations(jets)?;
             if e == 0 {
                 continue;
             }
@@ -1062,11 +1066,6 @@ impl<T: Real> Plan<T> {
                     }
                 }
             }
-            let ids = if self.dropout.is_some() {
-                self.edge_ids(jets)
-            } else {
-                Vec::new()
-            };
             for k in (1..kk).rev() {
                 self.local_grad(k, &ids, &mut g, &outs[k])?;
                 for row in g.chunks_exact(self.widths[k]) {

@@ -154,7 +154,13 @@ fn check_latent(latent: usize, component: &'static str) -> Result<()> {
     Ok(())
 }
 
-fn gaussian(shape: &[usize], sd: f64, rng: &mut impl rand::Rng, dev: &Device) -> Result<Tensor> {
+/// Gaussian noise of `shape` with standard deviation `sd`, drawn from `rng` (row-major).
+pub(crate) fn gaussian(
+    shape: &[usize],
+    sd: f64,
+    rng: &mut impl rand::Rng,
+    dev: &Device,
+) -> Result<Tensor> {
     let normal = rand_distr::Normal::new(0f32, sd as f32).map_err(|_| Error::InvalidConfig {
         component: "MpGanConfig",
         field: "noise_sd",
