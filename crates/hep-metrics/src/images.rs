@@ -5,6 +5,7 @@
 //! Iso(x)   = Σ_{pixels with ΔR(centre, image centre) < R} x / pT_μ      (R = 0.2; Eq. 3 of the
 //!                                                                          decoupled-model paper)
 //! sparsity = fraction of zero pixels of an image
+//! spectrum = the non-zero pixel intensities, compared by W1
 //! ```
 //!
 //! Pixel `(r, c)` of an `H × W` image of pixel size `s` has centre
@@ -80,6 +81,43 @@ pub fn sparsity(images: &[f32], shape: [usize; 3]) -> Result<Vec<f64>> {
         .collect())
 }
 
+/// The non-zero pixel intensities of all images `[N, H, W]` (the pixel-intensity spectrum),
+/// in image order.
+///
+/// # Errors
+/// As [`sparsity`].
+pub fn intensities(images: &[f32], shape: [usize; 3]) -> Result<Vec<f64>> {
+    crate::view::check_images(images, shape, "images")?;
+    Ok(images
+        .iter()
+        .filter(|&&v| v != 0.0)
+        .map(|&v| f64::from(v))
+        .collect())
+}
+
+/// W1 between the pixel-intensity spectra (non-zero pixels) of real and generated images.
+///
+/// # Errors
+/// As [`sparsity`]; [`Error::EmptyInput`] when either sample has no non-zero pixel.
+pub fn intensity_w1(
+    (real, real_shape): (&[f32], [usize; 3]),
+    (generated, gen_shape): (&[f32], [usize; 3]),
+) -> Result<f64> {
+    let a = intensities(real, real_shape)?;
+    let b = intensities(generated, gen_shape)?;
+    if a.is_empty() {
+        return Err(Error::EmptyInput {
+            argument: "real non-zero pixels",
+        });
+    }
+    if b.is_empty() {
+        return Err(Error::EmptyInput {
+            argument: "generated non-zero pixels",
+        });
+    }
+    w1_distance(&a, &b)
+}
+
 /// W1 between the isolation distributions of real and generated muon images.
 ///
 /// # Errors
@@ -119,5 +157,14 @@ mod tests {
         assert!(isolation(&img, [2, 32, 32], 0.025, &[1.0], 0.2).is_err());
         assert!(isolation(&img, [2, 32, 32], 0.025, &[1.0, 0.0], 0.2).is_err());
         assert!(sparsity(&img[..10], [2, 32, 32]).is_err());
+        assert_eq!(intensities(&img, [2, 32, 32]).unwrap(), vec![3.0, 5.0, 2.0]);
+        let shifted: Vec<f32> = img
+            .iter()
+            .map(|&v| if v > 0.0 { v + 1.0 } else { 0.0 })
+            .collect();
+        let w = intensity_w1((&img, [2, 32, 32]), (&shifted, [2, 32, 32])).unwrap();
+        assert!((w - 1.0).abs() < 1e-12, "{w}");
+        let zeros = vec![0f32; 32 * 32];
+        assert!(intensity_w1((&img, [2, 32, 32]), (&zeros, [1, 32, 32])).is_err());
     }
 }

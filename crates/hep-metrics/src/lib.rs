@@ -14,6 +14,9 @@
 //! | Fréchet physics distance | [`frechet::fpd`] | `jetnet.evaluation.fpd` |
 //! | kernel physics distance | [`kpd::kpd`] | `jetnet.evaluation.kpd` |
 //! | energy mover's distance, coverage, MMD | [`emd::emd`], [`emd::cov_mmd`] | `energyflow.emd.emds` / `wasserstein.PairwiseEMD`, `jetnet.evaluation.cov_mmd` |
+//! | muon isolation, sparsity | [`images::isolation`], [`images::sparsity`] | Eq. 3 of the decoupled-model paper |
+//! | jet-image pT, mass, τ21 | [`jet_images::jet_image_observables`], [`jet_images::jet_image_w1`] | LAGAN's image observables |
+//! | ZDC channel sums | [`zdc::channel_sums`], [`zdc::channel_w1`] | the ZDC slides |
 //! | precision/recall, density/coverage | [`prdc::prdc`] | Kynkäänniemi et al. 2019; Naeem et al. 2020 |
 //!
 //! Bootstrap sampling uses [`hep_data::rng::NumpyRng`], a bit-exact port of numpy's
@@ -49,6 +52,7 @@ pub mod emd;
 pub mod fpnd;
 pub mod frechet;
 pub mod images;
+pub mod jet_images;
 pub mod kpd;
 pub mod prdc;
 pub mod wasserstein;
