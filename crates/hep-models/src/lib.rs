@@ -15,6 +15,7 @@ pub mod images;
 pub mod mpgan;
 pub mod optim;
 pub mod particlenet;
+pub mod sarm;
 pub mod sinkhorn;
 pub mod zdc;
 

@@ -76,8 +76,10 @@ pub struct DiracMixture {
     density: Density,
 }
 
-/// Flat index of the nearest level (levels strictly increasing).
-fn nearest_level(levels: &[f64], x: f64) -> usize {
+/// Index of the level nearest to `x` (`levels` strictly increasing and non-empty; ties go to
+/// the lower level) — how [`Density::Categorical`] assigns a non-zero value to a level. 0 for
+/// empty `levels`.
+pub fn nearest_level(levels: &[f64], x: f64) -> usize {
     let p = levels.partition_point(|&l| l < x);
     if p == 0 {
         0

@@ -31,7 +31,7 @@ mod cuda;
 
 pub use activation::leaky_relu;
 pub use device::{DeviceChoice, select_device};
-pub use dirac::{Density, DiracMixture, logits_from_probs};
+pub use dirac::{Density, DiracMixture, logits_from_probs, nearest_level};
 pub use error::{Error, Result};
 pub use mask::{mask_from_multiplicity, mask_from_threshold, masked_fill};
 pub use message::{EdgeDropout, MaskedMessagePassing, MessagePassingConfig};
