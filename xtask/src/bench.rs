@@ -39,6 +39,30 @@ pub enum BenchCmd {
         #[arg(long, default_value = "datasets/zdc_neutron_50k.parquet")]
         data: PathBuf,
     },
+    /// Sparse-image generators: training throughput (images/s, from the epoch times of
+    /// `hepgen image train`) and sampling throughput (images/s, `hepgen image generate`),
+    /// release build, CPU.
+    Images {
+        /// Image files (images-v1 Parquet).
+        #[arg(long, num_args = 1.., default_values = ["datasets/muon_iso_3k.parquet"])]
+        data: Vec<PathBuf>,
+        /// Class label to train on.
+        #[arg(long, default_value_t = 1)]
+        class: u8,
+        /// Models.
+        #[arg(
+            long,
+            value_delimiter = ',',
+            default_value = "decoupled,decoupled-deconv,sarm"
+        )]
+        models: Vec<String>,
+        /// Timed training epochs (the first is included).
+        #[arg(long, default_value_t = 2)]
+        epochs: usize,
+        /// Images to sample.
+        #[arg(long, default_value_t = 1000)]
+        n: usize,
+    },
     /// Parquet read throughput (jets/s): hep-data vs pyarrow → numpy, same file.
     Data {
         /// Jet file to read.
@@ -55,6 +79,13 @@ pub fn run(cmd: BenchCmd) -> Result<()> {
         BenchCmd::Metrics(a) => crate::bench_metrics::run(a),
         BenchCmd::Data { file, repeats } => data(&file, repeats),
         BenchCmd::Zdc { models, data } => zdc(&models, &data),
+        BenchCmd::Images {
+            data,
+            class,
+            models,
+            epochs,
+            n,
+        } => images(&data, class, &models, epochs, n),
         BenchCmd::Mpgan {
             n,
             batch,
@@ -126,7 +157,8 @@ fn data(file: &std::path::Path, repeats: usize) -> Result<()> {
     Ok(())
 }
 
-fn zdc(models: &std::path::Path, data: &std::path::Path) -> Result<()> {
+/// Builds `hepgen` in release mode and returns its path.
+fn release_hepgen() -> Result<PathBuf> {
     let root = crate::workspace_root();
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     eprintln!("building hepgen (release)…");
@@ -135,7 +167,89 @@ fn zdc(models: &std::path::Path, data: &std::path::Path) -> Result<()> {
             .args(["build", "--release", "-q", "-p", "hep-cli"])
             .current_dir(&root),
     )?;
-    let bin = root.join("target/release/hepgen");
+    Ok(root.join("target/release/hepgen"))
+}
+
+fn images(data: &[PathBuf], class: u8, models: &[String], epochs: usize, n: usize) -> Result<()> {
+    let root = crate::workspace_root();
+    let bin = release_hepgen()?;
+    let tmp = root.join("target/xtask-tmp/bench_images");
+    std::fs::create_dir_all(&tmp)?;
+    println!(
+        "sparse-image generators, CPU, class {class} of {} (release build):",
+        data.iter()
+            .map(|p| p.display().to_string())
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+    println!(
+        "  {:<18} {:>22} {:>22}",
+        "model", "training images/s", "sampling images/s"
+    );
+    for m in models {
+        let dir = tmp.join(m);
+        let train = output(
+            std::process::Command::new(&bin)
+                .args([
+                    "image",
+                    "train",
+                    "--model",
+                    m,
+                    "--class",
+                    &class.to_string(),
+                ])
+                .args(["--epochs", &epochs.to_string(), "--data"])
+                .args(data.iter().map(|p| root.join(p)))
+                .arg("--out")
+                .arg(&dir),
+        )?;
+        // "training M on N CLASS images (H×W)" then "epoch e: loss … (S s)"
+        let n_train: f64 = train
+            .split(" on ")
+            .nth(1)
+            .and_then(|r| r.split_whitespace().next())
+            .and_then(|v| v.parse().ok())
+            .context("parsing the training image count")?;
+        let secs: Vec<f64> = train
+            .lines()
+            .filter(|l| l.starts_with("epoch "))
+            .filter_map(|l| {
+                l.rsplit('(')
+                    .next()?
+                    .split_whitespace()
+                    .next()?
+                    .parse()
+                    .ok()
+            })
+            .collect();
+        let train_rate = if secs.is_empty() {
+            "no epochs".to_string()
+        } else {
+            format!(
+                "{:.0}",
+                n_train * secs.len() as f64 / secs.iter().sum::<f64>()
+            )
+        };
+        let sampled = output(
+            std::process::Command::new(&bin)
+                .args(["image", "generate", "--model-dir"])
+                .arg(&dir)
+                .args(["--n", &n.to_string(), "--out"])
+                .arg(tmp.join("bench_images.parquet")),
+        )?;
+        let rate = sampled
+            .split("s (")
+            .nth(1)
+            .and_then(|r| r.split_whitespace().next())
+            .unwrap_or("?");
+        println!("  {m:<18} {train_rate:>22} {rate:>22}");
+    }
+    Ok(())
+}
+
+fn zdc(models: &std::path::Path, data: &std::path::Path) -> Result<()> {
+    let root = crate::workspace_root();
+    let bin = release_hepgen()?;
     let tmp = root.join("target/xtask-tmp");
     std::fs::create_dir_all(&tmp)?;
     let mut dirs: Vec<PathBuf> = std::fs::read_dir(root.join(models))

@@ -1,42 +1,174 @@
-//! `hepgen image compare`: the sparse-image generators on muon calorimeter images — the
-//! independent-pixel baseline and the decoupled Dirac-mixture generator, one model per class —
-//! judged by the W1 of the isolation distribution against held-out real images, next to the
-//! real-vs-real floor; plus sparsity, mean images and isolation histograms.
+//! `hepgen image`: the sparse-image generators — the independent-pixel baseline, the decoupled
+//! Dirac-mixture generator (fully connected and deconvolutional), SARM and LAGAN — on muon
+//! calorimeter images and jet images.
+//!
+//! * `train` one model on one class of an images-v1 file set (checkpoint + `model.json`,
+//!   written atomically);
+//! * `generate` images from a trained model into an images-v1 Parquet file;
+//! * `evaluate` generated images against real ones (the held-out half of the class);
+//! * `compare` trains every requested model per class and writes the report: the metric table
+//!   next to the real-vs-real floor, mean images real vs generated side by side, isolation or
+//!   jet-observable histograms, sparsity, SARM's likelihood in bits per image.
+//!
+//! Split: the images of a class (files in the order given) are split in half, the first half
+//! trains, the second half is the held-out reference of every metric.
+//!
+//! Metrics: muon images — W1 of the isolation `Σ_{ΔR<0.2} I / pT_μ` (the generated images take
+//! the held-out muons' pT in order); jet images — W1 of the jet mass, pT and τ21 from the
+//! pixels; both — the mean fraction of zero pixels and the W1 of the non-zero pixel-intensity
+//! spectrum.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use anyhow::{Context, Result, ensure};
+use anyhow::{Context, Result, bail, ensure};
 use candle_core::{Device, Tensor};
 use clap::{Args, Subcommand};
-use hep_data::images::{ImageDataset, read_images};
-use hep_metrics::images::{isolation, sparsity};
+use hep_data::images::{ImageDataset, ImageKind, read_images, write_images};
+use hep_metrics::images::{intensity_w1, isolation, sparsity};
+use hep_metrics::jet_images::{jet_image_observables, jet_image_w1};
 use hep_metrics::wasserstein::w1_distance;
-use hep_models::images::{DecoupledGenerator, IndependentPixels};
-use serde_json::json;
+use hep_models::images::{DecoupledGenerator, DecoupledNet, IndependentPixels};
+use hep_models::sarm::{Sarm, SarmConfig, fit_levels};
+use serde_json::{Value, json};
 
 /// `hepgen image` subcommands.
 #[derive(Subcommand)]
 pub enum ImageCmd {
-    /// Train the baselines per class and compare isolation W1 / sparsity with real images.
+    /// Train one model on one class.
+    Train(TrainArgs),
+    /// Generate images with a trained model.
+    Generate(GenerateArgs),
+    /// Compare generated images with the held-out real images of their class.
+    Evaluate(EvaluateArgs),
+    /// Train the requested models per class, evaluate them and write the report.
     Compare(CompareArgs),
 }
 
-/// Arguments of `hepgen image compare`.
-#[derive(Args)]
-pub struct CompareArgs {
-    /// Muon image files (images-v1 Parquet; labels 1 = isolated, 0 = non-isolated).
-    #[arg(long, required = true, num_args = 1..)]
-    data: Vec<PathBuf>,
-    /// Training epochs of the decoupled generator.
+/// The image generators.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ModelKind {
+    /// Each pixel from its empirical distribution.
+    Independent,
+    /// Decoupled generator, fully connected.
+    Decoupled,
+    /// Decoupled generator, deconvolutional.
+    Deconv,
+    /// Sparse autoregressive model.
+    Sarm,
+}
+
+impl ModelKind {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Independent => "independent",
+            Self::Decoupled => "decoupled",
+            Self::Deconv => "decoupled-deconv",
+            Self::Sarm => "sarm",
+        }
+    }
+}
+
+impl std::str::FromStr for ModelKind {
+    type Err = anyhow::Error;
+    fn from_str(s: &str) -> Result<Self> {
+        Ok(match s {
+            "independent" | "indep" => Self::Independent,
+            "decoupled" | "decoupled-fc" => Self::Decoupled,
+            "decoupled-deconv" | "deconv" => Self::Deconv,
+            "sarm" => Self::Sarm,
+            other => bail!(
+                "unknown image model `{other}`: expected independent, decoupled, decoupled-deconv or sarm"
+            ),
+        })
+    }
+}
+
+/// Training options shared by `train` and `compare`.
+#[derive(Args, Clone)]
+pub struct TrainOpts {
+    /// Training epochs (decoupled generators and SARM).
     #[arg(long, default_value_t = 30)]
     epochs: usize,
     /// Batch size.
     #[arg(long, default_value_t = 128)]
     batch: usize,
-    /// Seed.
+    /// Intensity levels of SARM.
+    #[arg(long, default_value_t = 32)]
+    levels: usize,
+    /// Hidden width of SARM's MADEs.
+    #[arg(long, default_value_t = 512)]
+    sarm_hidden: usize,
+    /// Seed (initialisation, batch order, sampling).
     #[arg(long, default_value_t = 1)]
     seed: u64,
+}
+
+/// Arguments of `hepgen image train`.
+#[derive(Args)]
+pub struct TrainArgs {
+    /// Image files (images-v1 Parquet).
+    #[arg(long, required = true, num_args = 1..)]
+    data: Vec<PathBuf>,
+    /// Class label to train on (1 = isolated muon / W', 0 = non-isolated / QCD).
+    #[arg(long)]
+    class: u8,
+    /// Model: independent, decoupled, decoupled-deconv, sarm.
+    #[arg(long)]
+    model: ModelKind,
+    #[command(flatten)]
+    opts: TrainOpts,
+    /// Output directory (model.safetensors, model.json, log.csv).
+    #[arg(long)]
+    out: PathBuf,
+}
+
+/// Arguments of `hepgen image generate`.
+#[derive(Args)]
+pub struct GenerateArgs {
+    /// A `hepgen image train` output directory.
+    #[arg(long)]
+    model_dir: PathBuf,
+    /// Number of images (default: the size of the held-out half).
+    #[arg(long)]
+    n: Option<usize>,
+    /// Sampling seed.
+    #[arg(long, default_value_t = 7)]
+    seed: u64,
+    /// Output images-v1 Parquet file.
+    #[arg(long)]
+    out: PathBuf,
+}
+
+/// Arguments of `hepgen image evaluate`.
+#[derive(Args)]
+pub struct EvaluateArgs {
+    /// Real image files (the class's held-out half is the reference).
+    #[arg(long, required = true, num_args = 1..)]
+    real: Vec<PathBuf>,
+    /// Generated images (images-v1 Parquet; its label picks the class).
+    #[arg(long)]
+    generated: PathBuf,
+    /// Write the metrics as JSON here.
+    #[arg(long)]
+    json: Option<PathBuf>,
+}
+
+/// Arguments of `hepgen image compare`.
+#[derive(Args)]
+pub struct CompareArgs {
+    /// Image files (images-v1 Parquet, both classes; all muon or all jet images).
+    #[arg(long, required = true, num_args = 1..)]
+    data: Vec<PathBuf>,
+    /// Models, comma separated.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "independent,decoupled,decoupled-deconv,sarm"
+    )]
+    models: Vec<ModelKind>,
+    #[command(flatten)]
+    opts: TrainOpts,
     /// Output directory (report.md, metrics.json, PNGs).
     #[arg(long, default_value = "out/images")]
     out: PathBuf,
@@ -44,154 +176,595 @@ pub struct CompareArgs {
 
 pub fn run(cmd: ImageCmd) -> Result<()> {
     match cmd {
+        ImageCmd::Train(a) => train_cmd(a),
+        ImageCmd::Generate(a) => generate_cmd(a),
+        ImageCmd::Evaluate(a) => evaluate_cmd(a),
         ImageCmd::Compare(a) => compare(a),
     }
 }
 
-fn compare(a: CompareArgs) -> Result<()> {
-    ensure!(
-        a.epochs > 0 && a.batch > 0,
-        "--epochs and --batch must be positive"
-    );
-    let mut parts = Vec::new();
-    for p in &a.data {
-        parts.push(read_images(p).with_context(|| format!("loading {}", p.display()))?);
+/// The images of one class, split in half.
+struct ClassData {
+    kind: ImageKind,
+    h: usize,
+    w: usize,
+    pixel: f64,
+    train: Vec<f32>,
+    test: Vec<f32>,
+    /// Muon pT of the held-out half (muon images).
+    pt_test: Vec<f32>,
+    pt_train: Vec<f32>,
+}
+
+impl ClassData {
+    fn px(&self) -> usize {
+        self.h * self.w
     }
-    std::fs::create_dir_all(&a.out)?;
-    let mut md = String::from(
-        "# Sparse muon calorimeter images\n\n| class | images (train/test) | zero pixels (real) | isolation W1: real vs real | independent pixels | decoupled (FC) | ratio indep/decoupled |\n|---|---|---|---|---|---|---|\n",
-    );
-    let mut results = serde_json::Map::new();
-    let mut mean_panels = Vec::new();
-    for (label, name) in [(1u8, "isolated"), (0u8, "non-isolated")] {
-        let ds: Vec<ImageDataset> = parts
-            .iter()
-            .map(|p| p.with_label(label))
-            .filter(|d| !d.is_empty())
-            .collect();
-        let Some(first) = ds.first() else { continue };
-        let (h, w, pix) = (first.height(), first.width(), f64::from(first.pixel_size()));
-        let px = h * w;
-        let mut all = Vec::new();
-        let mut pts = Vec::new();
-        for d in &ds {
-            ensure!(
-                d.height() == h && d.width() == w,
-                "image sizes differ between files"
-            );
-            all.extend_from_slice(d.pixels());
+    fn n_train(&self) -> usize {
+        self.train.len() / self.px()
+    }
+    fn n_test(&self) -> usize {
+        self.test.len() / self.px()
+    }
+}
+
+fn load_files(paths: &[PathBuf]) -> Result<Vec<ImageDataset>> {
+    paths
+        .iter()
+        .map(|p| read_images(p).with_context(|| format!("loading {}", p.display())))
+        .collect()
+}
+
+fn class_data(parts: &[ImageDataset], label: u8) -> Result<Option<ClassData>> {
+    let ds: Vec<ImageDataset> = parts
+        .iter()
+        .map(|p| p.with_label(label))
+        .filter(|d| !d.is_empty())
+        .collect();
+    let Some(first) = ds.first() else {
+        return Ok(None);
+    };
+    let (kind, h, w) = (first.kind(), first.height(), first.width());
+    let mut all = Vec::new();
+    let mut pts = Vec::new();
+    for d in &ds {
+        ensure!(
+            d.height() == h && d.width() == w && d.kind() == kind,
+            "image kinds or sizes differ between files"
+        );
+        ensure!(
+            d.pixel_size() == first.pixel_size(),
+            "pixel sizes differ between files"
+        );
+        all.extend_from_slice(d.pixels());
+        if kind == ImageKind::MuonCalo {
             pts.extend_from_slice(d.muon_pt().context("muon images need muon_pt")?);
         }
-        let n = pts.len();
-        ensure!(n >= 20, "only {n} {name} images");
-        // first half trains, second half is the held-out reference
-        let n_train = n / 2;
-        let n_test = n - n_train;
-        let (train, test) = all.split_at(n_train * px);
-        let (pt_train, pt_test) = pts.split_at(n_train);
-        let iso = |imgs: &[f32], pt: &[f32]| isolation(imgs, [pt.len(), h, w], pix, pt, 0.2);
-        let iso_test = iso(test, pt_test)?;
-        let floor = w1_distance(&iso(train, pt_train)?, &iso_test)?;
-        let t0 = Instant::now();
-        let indep = IndependentPixels::fit(train, px)?.sample(n_test, a.seed);
-        let w_ind = w1_distance(&iso(&indep, pt_test)?, &iso_test)?;
-        let nz: Vec<f64> = train
-            .iter()
-            .filter(|&&v| v > 0.0)
-            .map(|&v| f64::from(v))
-            .collect();
-        let mean = nz.iter().sum::<f64>() / nz.len().max(1) as f64;
-        let sigma = (nz.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / nz.len().max(1) as f64)
-            .sqrt()
-            .max(1e-3);
-        let mut g =
-            DecoupledGenerator::new(px, 32, &[256, 512], sigma, 1e-3, a.seed, &Device::Cpu)?;
-        let steps = (n_train / a.batch).max(1);
-        let mut loss = 0.0;
-        let order_seed = a.seed;
-        for e in 0..a.epochs {
-            let order = hep_data::rng::NumpyRng::new(order_seed + e as u64).permutation(n_train);
-            for s in 0..steps {
-                let idx = &order[s * a.batch.min(n_train)..((s + 1) * a.batch).min(n_train)];
-                let mut x = Vec::with_capacity(idx.len() * px);
-                for &i in idx {
-                    x.extend_from_slice(&train[i * px..(i + 1) * px]);
-                }
-                loss = g.step(&Tensor::from_vec(x, (idx.len(), px), &Device::Cpu)?)?;
-            }
+    }
+    let n = all.len() / (h * w);
+    ensure!(n >= 20, "only {n} images of class {label}");
+    let n_train = n / 2;
+    let test = all.split_off(n_train * h * w);
+    let pt_test = if pts.is_empty() {
+        Vec::new()
+    } else {
+        pts.split_off(n_train)
+    };
+    Ok(Some(ClassData {
+        kind,
+        h,
+        w,
+        pixel: f64::from(first.pixel_size()),
+        train: all,
+        test,
+        pt_test,
+        pt_train: pts,
+    }))
+}
+
+fn class_name(kind: ImageKind, label: u8) -> &'static str {
+    match (kind, label) {
+        (ImageKind::MuonCalo, 1) => "isolated",
+        (ImageKind::MuonCalo, _) => "non-isolated",
+        (ImageKind::JetImage, 1) => "W'",
+        (ImageKind::JetImage, _) => "QCD",
+    }
+}
+
+/// A trained generator.
+enum Trained {
+    Independent(IndependentPixels),
+    Decoupled(DecoupledGenerator),
+    Sarm(Sarm),
+}
+
+impl Trained {
+    fn sample(&self, n: usize, seed: u64) -> Result<Vec<f32>> {
+        Ok(match self {
+            Self::Independent(m) => m.sample(n, seed),
+            Self::Decoupled(m) => m.sample(n, seed)?,
+            Self::Sarm(m) => m.sample(n, seed)?,
+        })
+    }
+
+    fn vars(&self) -> Option<&candle_nn::VarMap> {
+        match self {
+            Self::Independent(_) => None,
+            Self::Decoupled(m) => Some(m.vars()),
+            Self::Sarm(m) => Some(m.vars()),
         }
-        let train_secs = t0.elapsed().as_secs_f64();
-        let t1 = Instant::now();
-        let dec = g.sample(n_test, a.seed ^ 0xdec)?;
-        let sample_secs = t1.elapsed().as_secs_f64();
-        let w_dec = w1_distance(&iso(&dec, pt_test)?, &iso_test)?;
-        let zeros = |x: &[f32]| -> Result<f64> {
-            let s = sparsity(x, [x.len() / px, h, w])?;
-            Ok(s.iter().sum::<f64>() / s.len() as f64)
-        };
-        let (z_real, z_ind, z_dec) = (zeros(test)?, zeros(&indep)?, zeros(&dec)?);
-        md.push_str(&format!(
-            "| {name} | {n_train}/{n_test} | {:.2}% | {floor:.4} | {w_ind:.4} | {w_dec:.4} | {:.2} |\n",
-            100.0 * z_real,
-            w_ind / w_dec
-        ));
-        results.insert(
-            name.to_string(),
-            json!({"n_train": n_train, "n_test": n_test, "iso_w1_real_vs_real": floor,
-                   "iso_w1_independent": w_ind, "iso_w1_decoupled": w_dec,
-                   "zero_fraction": {"real": z_real, "independent": z_ind, "decoupled": z_dec},
-                   "decoupled_final_loss_nats": loss, "decoupled_train_s": train_secs,
-                   "decoupled_sampling_images_per_s": n_test as f64 / sample_secs,
-                   "sigma": sigma, "epochs": a.epochs}),
-        );
-        mean_panels.push(vec![
-            (
-                format!("{name}: real"),
-                crate::plot::mean_image(test, px),
-                h,
-                w,
-            ),
-            (
-                "independent".to_string(),
-                crate::plot::mean_image(&indep, px),
-                h,
-                w,
-            ),
-            (
-                "decoupled".to_string(),
-                crate::plot::mean_image(&dec, px),
-                h,
-                w,
-            ),
-        ]);
-        crate::plot::histograms(
-            &a.out.join(format!("isolation_{label}.png")),
-            &format!("isolation, {name} muons"),
-            "Iso (ΔR < 0.2) / pT",
-            &[
-                ("real".to_string(), iso_test.clone()),
-                ("independent pixels".to_string(), iso(&indep, pt_test)?),
-                ("decoupled".to_string(), iso(&dec, pt_test)?),
-            ],
-            40,
-        )?;
+    }
+}
+
+/// σ of the decoupled generator's Gaussian: the standard deviation of the non-zero training
+/// pixels (the paper's choice).
+fn nonzero_sigma(train: &[f32]) -> f64 {
+    let nz: Vec<f64> = train
+        .iter()
+        .filter(|&&v| v > 0.0)
+        .map(|&v| f64::from(v))
+        .collect();
+    let mean = nz.iter().sum::<f64>() / nz.len().max(1) as f64;
+    (nz.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / nz.len().max(1) as f64)
+        .sqrt()
+        .max(1e-3)
+}
+
+/// Builds an untrained model from its description (`model.json` or fresh).
+fn build(kind: ModelKind, d: &ClassData, meta: &Value, seed: u64) -> Result<Trained> {
+    let dev = Device::Cpu;
+    Ok(match kind {
+        ModelKind::Independent => Trained::Independent(IndependentPixels::fit(&d.train, d.px())?),
+        ModelKind::Decoupled | ModelKind::Deconv => {
+            let net = if kind == ModelKind::Decoupled {
+                DecoupledNet::Fc {
+                    hidden: vec![256, 512],
+                }
+            } else {
+                DecoupledNet::Deconv { channels: 64 }
+            };
+            let sigma = meta["sigma"].as_f64().context("model.json: sigma")?;
+            Trained::Decoupled(DecoupledGenerator::with_net(
+                (d.h, d.w),
+                32,
+                &net,
+                sigma,
+                1e-3,
+                seed,
+                &dev,
+            )?)
+        }
+        ModelKind::Sarm => {
+            let cfg = SarmConfig {
+                levels: meta["levels"]
+                    .as_array()
+                    .context("model.json: levels")?
+                    .len(),
+                hidden: meta["hidden"].as_u64().context("model.json: hidden")? as usize,
+                ..SarmConfig::new(d.h, d.w)
+            };
+            let levels: Vec<f64> = serde_json::from_value(meta["levels"].clone())?;
+            Trained::Sarm(Sarm::new(cfg, levels, seed, &dev)?)
+        }
+    })
+}
+
+/// The model description that [`build`] reads back.
+fn describe(kind: ModelKind, d: &ClassData, opts: &TrainOpts) -> Result<Value> {
+    Ok(match kind {
+        ModelKind::Independent => json!({}),
+        ModelKind::Decoupled | ModelKind::Deconv => json!({"sigma": nonzero_sigma(&d.train)}),
+        ModelKind::Sarm => {
+            json!({"levels": fit_levels(&d.train, opts.levels)?, "hidden": opts.sarm_hidden})
+        }
+    })
+}
+
+struct TrainOutcome {
+    model: Trained,
+    meta: Value,
+    seconds: f64,
+    final_loss: Option<f64>,
+}
+
+/// Trains `kind` on the training half; `log` receives `epoch,loss,seconds` lines.
+fn train_model(
+    kind: ModelKind,
+    d: &ClassData,
+    opts: &TrainOpts,
+    mut log: impl FnMut(usize, f64, f64) -> Result<()>,
+) -> Result<TrainOutcome> {
+    ensure!(
+        opts.epochs > 0 && opts.batch > 0,
+        "--epochs and --batch must be positive"
+    );
+    let meta = describe(kind, d, opts)?;
+    let t0 = Instant::now();
+    let mut model = build(kind, d, &meta, opts.seed)?;
+    let px = d.px();
+    let n = d.n_train();
+    let mut final_loss = None;
+    if !matches!(model, Trained::Independent(_)) {
+        let batch = opts.batch.min(n);
+        let steps = n / batch;
+        for e in 1..=opts.epochs {
+            let te = Instant::now();
+            let order = hep_data::rng::NumpyRng::new(opts.seed + e as u64).permutation(n);
+            let mut sum = 0.0;
+            for s in 0..steps {
+                let mut x = Vec::with_capacity(batch * px);
+                for &i in &order[s * batch..(s + 1) * batch] {
+                    x.extend_from_slice(&d.train[i * px..(i + 1) * px]);
+                }
+                sum += match &mut model {
+                    Trained::Decoupled(g) => {
+                        g.step(&Tensor::from_vec(x, (batch, px), &Device::Cpu)?)?
+                    }
+                    Trained::Sarm(m) => m.step(&x)?,
+                    Trained::Independent(_) => unreachable!("no training loop"),
+                };
+            }
+            let loss = sum / steps as f64;
+            final_loss = Some(loss);
+            log(e, loss, te.elapsed().as_secs_f64())?;
+        }
+    }
+    Ok(TrainOutcome {
+        model,
+        meta,
+        seconds: t0.elapsed().as_secs_f64(),
+        final_loss,
+    })
+}
+
+fn save_model(dir: &Path, out: &TrainOutcome, meta: Value) -> Result<()> {
+    std::fs::create_dir_all(dir)?;
+    if let Some(vars) = out.model.vars() {
+        let tmp = dir.join(format!("model.safetensors.tmp-{}", std::process::id()));
+        vars.save(&tmp)?;
+        std::fs::rename(&tmp, dir.join("model.safetensors"))?;
+    }
+    hep_data::npy::write_atomic(
+        &dir.join("model.json"),
+        serde_json::to_string_pretty(&meta)?.as_bytes(),
+    )?;
+    Ok(())
+}
+
+fn train_cmd(a: TrainArgs) -> Result<()> {
+    let parts = load_files(&a.data)?;
+    let d =
+        class_data(&parts, a.class)?.with_context(|| format!("no images of class {}", a.class))?;
+    std::fs::create_dir_all(&a.out)?;
+    let mut log = String::from("epoch,loss_nats_per_image,seconds\n");
+    println!(
+        "training {} on {} {} images ({}×{})",
+        a.model.name(),
+        d.n_train(),
+        class_name(d.kind, a.class),
+        d.h,
+        d.w
+    );
+    let out = train_model(a.model, &d, &a.opts, |e, loss, s| {
+        println!("epoch {e}: loss {loss:.3} nats/image ({s:.1} s)");
+        log.push_str(&format!("{e},{loss},{s:.3}\n"));
+        Ok(())
+    })?;
+    std::fs::write(a.out.join("log.csv"), &log)?;
+    let mut meta = out.meta.clone();
+    meta["model"] = json!(a.model.name());
+    meta["class"] = json!(a.class);
+    meta["data"] = json!(
+        a.data
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect::<Vec<_>>()
+    );
+    meta["seed"] = json!(a.opts.seed);
+    meta["epochs"] = json!(a.opts.epochs);
+    meta["train_seconds"] = json!(out.seconds);
+    meta["final_loss_nats"] = json!(out.final_loss);
+    save_model(&a.out, &out, meta)?;
+    println!("done in {:.1} s; model in {}", out.seconds, a.out.display());
+    Ok(())
+}
+
+fn load_trained(dir: &Path) -> Result<(Trained, ClassData, u8, Value)> {
+    let meta: Value =
+        serde_json::from_slice(&std::fs::read(dir.join("model.json")).with_context(|| {
+            format!(
+                "{}: no model.json (not a `hepgen image train` output)",
+                dir.display()
+            )
+        })?)?;
+    let kind: ModelKind = meta["model"].as_str().unwrap_or_default().parse()?;
+    let class = meta["class"].as_u64().context("model.json: class")? as u8;
+    let data: Vec<PathBuf> = serde_json::from_value(meta["data"].clone())?;
+    let parts = load_files(&data)?;
+    let d = class_data(&parts, class)?.context("the training data has no images of the class")?;
+    let seed = meta["seed"].as_u64().unwrap_or(1);
+    let mut model = build(kind, &d, &meta, seed)?;
+    if let Some(vars) = match &mut model {
+        Trained::Independent(_) => None,
+        Trained::Decoupled(m) => Some(m.vars().clone()),
+        Trained::Sarm(m) => Some(m.vars().clone()),
+    } {
+        let mut vars = vars;
+        vars.load(dir.join("model.safetensors"))
+            .with_context(|| format!("loading {}", dir.join("model.safetensors").display()))?;
+    }
+    Ok((model, d, class, meta))
+}
+
+fn generate_cmd(a: GenerateArgs) -> Result<()> {
+    let (model, d, class, _) = load_trained(&a.model_dir)?;
+    let n = a.n.unwrap_or(d.n_test());
+    ensure!(n > 0, "--n must be positive");
+    let t0 = Instant::now();
+    let images = model.sample(n, a.seed)?;
+    let secs = t0.elapsed().as_secs_f64();
+    let muon_pt = (d.kind == ImageKind::MuonCalo)
+        .then(|| (0..n).map(|i| d.pt_test[i % d.pt_test.len()]).collect());
+    let ds = ImageDataset::new(
+        d.kind,
+        (d.h, d.w),
+        d.pixel as f32,
+        images,
+        vec![class; n],
+        muon_pt,
+    )?
+    .with_provenance(
+        json!({"generator": a.model_dir.display().to_string(), "seed": a.seed,
+               "muon_pt": "the held-out muons' pT, in order"})
+        .to_string(),
+    );
+    write_images(&a.out, &ds)?;
+    println!(
+        "{n} images in {secs:.2} s ({:.0} images/s) → {}",
+        n as f64 / secs,
+        a.out.display()
+    );
+    Ok(())
+}
+
+/// The metrics of `gen` (with muon pT `gen_pt` for muon images) against the held-out half.
+fn metrics(d: &ClassData, gen_images: &[f32], gen_pt: &[f32]) -> Result<Value> {
+    let (h, w, px) = (d.h, d.w, d.px());
+    let n_gen = gen_images.len() / px;
+    let zeros = |x: &[f32]| -> Result<f64> {
+        let s = sparsity(x, [x.len() / px, h, w])?;
+        Ok(s.iter().sum::<f64>() / s.len() as f64)
+    };
+    let mut m = json!({
+        "zero_fraction": zeros(gen_images)?,
+        "intensity_w1": intensity_w1((&d.test, [d.n_test(), h, w]), (gen_images, [n_gen, h, w]))?,
+    });
+    match d.kind {
+        ImageKind::MuonCalo => {
+            let iso = |x: &[f32], pt: &[f32]| isolation(x, [pt.len(), h, w], d.pixel, pt, 0.2);
+            m["isolation_w1"] = json!(w1_distance(
+                &iso(&d.test, &d.pt_test)?,
+                &iso(gen_images, gen_pt)?
+            )?);
+        }
+        ImageKind::JetImage => {
+            let j = jet_image_w1(
+                (&d.test, [d.n_test(), h, w]),
+                (gen_images, [n_gen, h, w]),
+                d.pixel,
+            )?;
+            m["mass_w1"] = json!(j.mass);
+            m["pt_w1"] = json!(j.pt);
+            m["tau21_w1"] = json!(j.tau21);
+        }
+    }
+    Ok(m)
+}
+
+fn evaluate_cmd(a: EvaluateArgs) -> Result<()> {
+    let parts = load_files(&a.real)?;
+    let g =
+        read_images(&a.generated).with_context(|| format!("loading {}", a.generated.display()))?;
+    let class = *g.labels().first().context("no generated images")?;
+    let d =
+        class_data(&parts, class)?.with_context(|| format!("no real images of class {class}"))?;
+    ensure!(
+        g.kind() == d.kind && g.height() == d.h && g.width() == d.w,
+        "generated images ({} {}×{}) do not match the real ones ({} {}×{})",
+        g.kind().name(),
+        g.height(),
+        g.width(),
+        d.kind.name(),
+        d.h,
+        d.w
+    );
+    let pt = g.muon_pt().unwrap_or(&[]).to_vec();
+    if d.kind == ImageKind::MuonCalo {
+        ensure!(!pt.is_empty(), "generated muon images need muon_pt");
+    }
+    let m = metrics(&d, g.pixels(), &pt)?;
+    let floor = metrics(&d, &d.train, &d.pt_train)?;
+    println!(
+        "{:<16} {:>12} {:>14}",
+        "metric", "generated", "real vs real"
+    );
+    for (k, v) in m.as_object().expect("object") {
         println!(
-            "{name}: isolation W1 real-vs-real {floor:.4}, independent {w_ind:.4}, decoupled {w_dec:.4} (decoupled: {train_secs:.1} s training, {:.0} images/s sampling)",
-            n_test as f64 / sample_secs
+            "{k:<16} {:>12.5} {:>14.5}",
+            v.as_f64().unwrap_or(f64::NAN),
+            floor[k].as_f64().unwrap_or(f64::NAN)
         );
     }
-    md.push('\n');
-    for (k, panels) in mean_panels.iter().enumerate() {
-        let f = format!("mean_images_{k}.png");
-        crate::plot::heatmaps(&a.out.join(&f), "mean images (log colour scale)", panels)?;
-        md.push_str(&format!("![mean images]({f})\n\n"));
+    if let Some(p) = &a.json {
+        hep_data::npy::write_atomic(
+            p,
+            serde_json::to_string_pretty(&json!({"generated": m, "real_vs_real": floor}))?
+                .as_bytes(),
+        )?;
     }
-    md.push_str("![isolation](isolation_1.png)\n\n![isolation](isolation_0.png)\n");
-    std::fs::write(a.out.join("report.md"), &md)?;
+    Ok(())
+}
+
+fn compare(a: CompareArgs) -> Result<()> {
+    ensure!(!a.models.is_empty(), "--models is empty");
+    let parts = load_files(&a.data)?;
+    std::fs::create_dir_all(&a.out)?;
+    let mut results = serde_json::Map::new();
+    let mut md = String::new();
+    let mut figures = Vec::new();
+    for label in [1u8, 0u8] {
+        let Some(d) = class_data(&parts, label)? else {
+            continue;
+        };
+        let (h, w, px) = (d.h, d.w, d.px());
+        let name = class_name(d.kind, label);
+        let n_test = d.n_test();
+        let metric_keys: &[&str] = match d.kind {
+            ImageKind::MuonCalo => &["isolation_w1", "zero_fraction", "intensity_w1"],
+            ImageKind::JetImage => &[
+                "mass_w1",
+                "pt_w1",
+                "tau21_w1",
+                "zero_fraction",
+                "intensity_w1",
+            ],
+        };
+        let floor = metrics(&d, &d.train, &d.pt_train)?;
+        let real_zero = metrics(&d, &d.test, &d.pt_test)?["zero_fraction"].clone();
+        md.push_str(&format!(
+            "## {name} ({}, {}×{}; {} train / {n_test} held-out images)\n\n| model | {} | train s | sampling images/s | NLL (bits/image) |\n|---|{}---|---|---|\n",
+            d.kind.name(),
+            h,
+            w,
+            d.n_train(),
+            metric_keys.join(" | "),
+            "---|".repeat(metric_keys.len())
+        ));
+        let row = |model: &str, m: &Value, extra: &str| -> String {
+            let cells: Vec<String> = metric_keys
+                .iter()
+                .map(|k| format!("{:.4}", m[*k].as_f64().unwrap_or(f64::NAN)))
+                .collect();
+            format!("| {model} | {} | {extra} |\n", cells.join(" | "))
+        };
+        let mut floor_row = floor.clone();
+        floor_row["zero_fraction"] = real_zero.clone();
+        md.push_str(&row("real (train half) vs held-out", &floor_row, " | | "));
+        let mut class_res = json!({"n_train": d.n_train(), "n_test": n_test, "real_vs_real": floor,
+                                   "real_zero_fraction": real_zero});
+        let mut panels = vec![(
+            format!("{name}: real"),
+            crate::plot::mean_image(&d.test, px),
+            h,
+            w,
+        )];
+        let mut hist_series = Vec::new();
+        let observable = |x: &[f32], pt: &[f32]| -> Result<Vec<f64>> {
+            Ok(match d.kind {
+                ImageKind::MuonCalo => isolation(x, [pt.len(), h, w], d.pixel, pt, 0.2)?,
+                ImageKind::JetImage => jet_image_observables(x, [x.len() / px, h, w], d.pixel)?
+                    .iter()
+                    .map(|o| o.mass)
+                    .collect(),
+            })
+        };
+        hist_series.push(("real".to_string(), observable(&d.test, &d.pt_test)?));
+        for &kind in &a.models {
+            println!("{name}: training {} …", kind.name());
+            let out = train_model(kind, &d, &a.opts, |e, loss, s| {
+                if e == 1 || e % 5 == 0 || e == a.opts.epochs {
+                    println!("  epoch {e}: loss {loss:.3} nats/image ({s:.1} s)");
+                }
+                Ok(())
+            })?;
+            let t1 = Instant::now();
+            let g = out.model.sample(n_test, a.opts.seed ^ 0x5a3)?;
+            let rate = n_test as f64 / t1.elapsed().as_secs_f64();
+            let mut m = metrics(&d, &g, &d.pt_test)?;
+            let bits = match &out.model {
+                Trained::Sarm(s) => {
+                    let b = s.nll_bits(&d.test)?;
+                    Some(b.iter().sum::<f64>() / b.len() as f64)
+                }
+                _ => None,
+            };
+            m["train_seconds"] = json!(out.seconds);
+            m["sampling_images_per_s"] = json!(rate);
+            m["final_loss_nats"] = json!(out.final_loss);
+            m["test_nll_bits_per_image"] = json!(bits);
+            md.push_str(&row(
+                kind.name(),
+                &m,
+                &format!(
+                    "{:.1} | {rate:.0} | {}",
+                    out.seconds,
+                    bits.map_or(String::new(), |b| format!("{b:.1}"))
+                ),
+            ));
+            println!(
+                "{name} {}: {}",
+                kind.name(),
+                metric_keys
+                    .iter()
+                    .map(|k| format!("{k} {:.4}", m[*k].as_f64().unwrap_or(f64::NAN)))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+            panels.push((
+                kind.name().to_string(),
+                crate::plot::mean_image(&g, px),
+                h,
+                w,
+            ));
+            hist_series.push((kind.name().to_string(), observable(&g, &d.pt_test)?));
+            class_res[kind.name()] = m;
+        }
+        let (hist_file, x_label) = match d.kind {
+            ImageKind::MuonCalo => (format!("isolation_{label}.png"), "Iso (ΔR < 0.2) / pT"),
+            ImageKind::JetImage => (format!("mass_{label}.png"), "jet mass from pixels (GeV)"),
+        };
+        crate::plot::histograms(&a.out.join(&hist_file), name, x_label, &hist_series, 40)?;
+        let mean_file = format!("mean_images_{label}.png");
+        crate::plot::heatmaps(
+            &a.out.join(&mean_file),
+            "mean images (log colour scale)",
+            &panels,
+        )?;
+        md.push_str(&format!(
+            "\n![mean images]({mean_file})\n\n![histogram]({hist_file})\n\n"
+        ));
+        figures.push(mean_file);
+        results.insert(name.to_string(), class_res);
+    }
+    ensure!(!results.is_empty(), "no images with label 0 or 1");
+    let header = format!(
+        "# Sparse images: {}\n\nCommand: `hepgen image compare --data {} --models {} --epochs {} --batch {} --levels {} --sarm-hidden {} --seed {}`\n\n",
+        a.data
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", "),
+        a.data
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect::<Vec<_>>()
+            .join(" "),
+        a.models
+            .iter()
+            .map(|m| m.name())
+            .collect::<Vec<_>>()
+            .join(","),
+        a.opts.epochs,
+        a.opts.batch,
+        a.opts.levels,
+        a.opts.sarm_hidden,
+        a.opts.seed
+    );
+    std::fs::write(a.out.join("report.md"), format!("{header}{md}"))?;
     hep_data::npy::write_atomic(
         &a.out.join("metrics.json"),
-        serde_json::to_string_pretty(&serde_json::Value::Object(results))?.as_bytes(),
+        serde_json::to_string_pretty(&Value::Object(results))?.as_bytes(),
     )?;
-    println!("{md}\nwritten to {}", a.out.display());
+    println!("{header}{md}\nwritten to {}", a.out.display());
     Ok(())
 }

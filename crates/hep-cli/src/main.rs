@@ -64,8 +64,8 @@ enum Cmd {
     /// evaluate (channel-sum W1, MAE) and report.
     #[command(subcommand)]
     Zdc(zdc::ZdcCmd),
-    /// Sparse calorimeter images: independent-pixel baseline and decoupled Dirac-mixture
-    /// generator, compared by isolation W1.
+    /// Sparse muon calorimeter and jet images: independent pixels, decoupled Dirac-mixture
+    /// generators (FC, deconvolutional), SARM — train, generate, evaluate, compare.
     #[command(subcommand)]
     Image(images::ImageCmd),
 }
