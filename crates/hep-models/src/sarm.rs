@@ -18,8 +18,8 @@
 //!          deg(in) ≤ j (output of pixel j)
 //! ```
 //!
-//! The levels are quantiles of the non-zero training intensities (equal-population bins), so
-//! the likelihood is the exact likelihood of the images quantised to the levels (each non-zero
+//! The levels are geometrically spaced between the smallest and the largest non-zero training
+//! intensity, so the likelihood is the exact likelihood of the images quantised to the levels (each non-zero
 //! pixel replaced by its nearest level); it is reported in bits per image.
 //!
 //! Sampling is ancestral, pixel by pixel, and exploits the sparsity: the first-layer
@@ -132,11 +132,13 @@ impl SarmConfig {
     }
 }
 
-/// `k` levels at the quantiles `(j + ½)/k` of the non-zero values of `images` (duplicates
-/// removed, so possibly fewer than `k`).
+/// `k` geometrically spaced levels from the smallest to the largest non-zero value of
+/// `images` (`k = 1`: the median non-zero value). Geometric spacing keeps the relative
+/// quantisation error below `½ (max/min)^{1/(k−1)}` everywhere, tails included, so sums of
+/// many pixels (isolation, jet mass) are not biased by a coarse top level.
 ///
 /// # Errors
-/// [`Error::Shape`] when there is no non-zero finite value; [`Error::InvalidConfig`] for
+/// [`Error::Shape`] when there is no positive finite value; [`Error::InvalidConfig`] for
 /// `k = 0`.
 pub fn fit_levels(images: &[f32], k: usize) -> Result<Vec<f64>> {
     if k == 0 {
@@ -161,9 +163,13 @@ pub fn fit_levels(images: &[f32], k: usize) -> Result<Vec<f64>> {
         });
     }
     nz.sort_by(f64::total_cmp);
-    let mut levels: Vec<f64> = (0..k)
-        .map(|j| nz[(((j as f64 + 0.5) / k as f64) * nz.len() as f64) as usize])
-        .collect();
+    let (lo, hi) = (nz[0], nz[nz.len() - 1]);
+    if k == 1 || lo == hi {
+        return Ok(vec![nz[nz.len() / 2]]);
+    }
+    let ratio = (hi / lo).ln() / (k - 1) as f64;
+    let mut levels: Vec<f64> = (0..k).map(|j| lo * (ratio * j as f64).exp()).collect();
+    levels[k - 1] = hi;
     levels.dedup();
     Ok(levels)
 }
@@ -754,5 +760,7 @@ mod tests {
             Err(Error::InvalidConfig { .. })
         ));
         assert!(fit_levels(&[0.0; 10], 4).is_err());
+        let lv = fit_levels(&[1.0, 0.0, 100.0, 3.0], 3).unwrap();
+        assert!(lv.len() == 3 && lv[0] == 1.0 && (lv[1] - 10.0).abs() < 1e-9 && lv[2] == 100.0);
     }
 }
