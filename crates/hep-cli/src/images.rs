@@ -10,6 +10,9 @@
 //!   next to the real-vs-real floor, mean images real vs generated side by side, isolation or
 //!   jet-observable histograms, sparsity, SARM's likelihood in bits per image.
 //!
+//! LAGAN is class-conditional: one model is trained on both classes (`train --model lagan
+//! --class C` trains on both and generates class `C`).
+//!
 //! Split: the images of a class (files in the order given) are split in half, the first half
 //! trains, the second half is the held-out reference of every metric.
 //!
@@ -29,6 +32,7 @@ use hep_metrics::images::{intensity_w1, isolation, sparsity};
 use hep_metrics::jet_images::{jet_image_observables, jet_image_w1};
 use hep_metrics::wasserstein::w1_distance;
 use hep_models::images::{DecoupledGenerator, DecoupledNet, IndependentPixels};
+use hep_models::lagan::{Lagan, LaganConfig};
 use hep_models::sarm::{Sarm, SarmConfig, fit_levels};
 use serde_json::{Value, json};
 
@@ -56,6 +60,8 @@ pub enum ModelKind {
     Deconv,
     /// Sparse autoregressive model.
     Sarm,
+    /// Location-aware GAN (25 × 25 jet images; one class-conditional model for both classes).
+    Lagan,
 }
 
 impl ModelKind {
@@ -65,6 +71,7 @@ impl ModelKind {
             Self::Decoupled => "decoupled",
             Self::Deconv => "decoupled-deconv",
             Self::Sarm => "sarm",
+            Self::Lagan => "lagan",
         }
     }
 }
@@ -77,8 +84,9 @@ impl std::str::FromStr for ModelKind {
             "decoupled" | "decoupled-fc" => Self::Decoupled,
             "decoupled-deconv" | "deconv" => Self::Deconv,
             "sarm" => Self::Sarm,
+            "lagan" => Self::Lagan,
             other => bail!(
-                "unknown image model `{other}`: expected independent, decoupled, decoupled-deconv or sarm"
+                "unknown image model `{other}`: expected independent, decoupled, decoupled-deconv, sarm or lagan"
             ),
         })
     }
@@ -99,6 +107,9 @@ pub struct TrainOpts {
     /// Hidden width of SARM's MADEs.
     #[arg(long, default_value_t = 512)]
     sarm_hidden: usize,
+    /// LAGAN size: `paper` or `small` (the paper's structure, narrower; for CPU runs).
+    #[arg(long, default_value = "small")]
+    lagan_size: String,
     /// Seed (initialisation, batch order, sampling).
     #[arg(long, default_value_t = 1)]
     seed: u64,
@@ -271,11 +282,12 @@ fn class_name(kind: ImageKind, label: u8) -> &'static str {
     }
 }
 
-/// A trained generator.
+/// A trained generator (LAGAN with the class it generates).
 enum Trained {
     Independent(IndependentPixels),
     Decoupled(DecoupledGenerator),
     Sarm(Sarm),
+    Lagan(std::rc::Rc<Lagan>, u8),
 }
 
 impl Trained {
@@ -284,6 +296,7 @@ impl Trained {
             Self::Independent(m) => m.sample(n, seed),
             Self::Decoupled(m) => m.sample(n, seed)?,
             Self::Sarm(m) => m.sample(n, seed)?,
+            Self::Lagan(m, class) => m.sample(n, &[u32::from(*class)], seed)?,
         })
     }
 
@@ -292,8 +305,70 @@ impl Trained {
             Self::Independent(_) => None,
             Self::Decoupled(m) => Some(m.vars()),
             Self::Sarm(m) => Some(m.vars()),
+            Self::Lagan(m, _) => Some(m.vars()),
         }
     }
+}
+
+fn lagan_config(size: &str) -> Result<LaganConfig> {
+    Ok(match size {
+        "paper" => LaganConfig::paper(),
+        "small" => LaganConfig::small(),
+        other => bail!("--lagan-size {other}: expected paper or small"),
+    })
+}
+
+/// Trains one class-conditional LAGAN on the training halves of both classes (`d[label]`);
+/// `log` receives `epoch, mean D loss, mean G loss, seconds`.
+fn train_lagan(
+    d: [&ClassData; 2],
+    opts: &TrainOpts,
+    mut log: impl FnMut(usize, f64, f64, f64),
+) -> Result<(Lagan, f64)> {
+    ensure!(
+        d[0].kind == ImageKind::JetImage && d[0].h == 25 && d[0].w == 25,
+        "LAGAN models 25 × 25 jet images"
+    );
+    ensure!(
+        opts.epochs > 0 && opts.batch > 1,
+        "--epochs must be positive and --batch at least 2"
+    );
+    let t0 = Instant::now();
+    let cfg = lagan_config(&opts.lagan_size)?;
+    let mut g = Lagan::new(&cfg, opts.seed, &Device::Cpu)?;
+    let px = 625;
+    let items: Vec<(u8, usize)> = (0..2u8)
+        .flat_map(|l| (0..d[usize::from(l)].n_train()).map(move |i| (l, i)))
+        .collect();
+    let batch = opts.batch.min(items.len());
+    for e in 1..=opts.epochs {
+        let te = Instant::now();
+        let order = hep_data::rng::NumpyRng::new(opts.seed + e as u64).permutation(items.len());
+        let (mut dl, mut gl) = (0.0, 0.0);
+        let steps = items.len() / batch;
+        for s in 0..steps {
+            let mut x = Vec::with_capacity(batch * px);
+            let mut y = Vec::with_capacity(batch);
+            for &k in &order[s * batch..(s + 1) * batch] {
+                let (l, i) = items[k];
+                x.extend_from_slice(&d[usize::from(l)].train[i * px..(i + 1) * px]);
+                y.push(u32::from(l));
+            }
+            let losses = g.train_step(
+                &Tensor::from_vec(x, (batch, px), &Device::Cpu)?,
+                &Tensor::new(y.as_slice(), &Device::Cpu)?,
+            )?;
+            dl += losses.d_loss;
+            gl += losses.g_loss;
+        }
+        log(
+            e,
+            dl / steps as f64,
+            gl / steps as f64,
+            te.elapsed().as_secs_f64(),
+        );
+    }
+    Ok((g, t0.elapsed().as_secs_f64()))
 }
 
 /// σ of the decoupled generator's Gaussian: the standard deviation of the non-zero training
@@ -346,6 +421,11 @@ fn build(kind: ModelKind, d: &ClassData, meta: &Value, seed: u64) -> Result<Trai
             let levels: Vec<f64> = serde_json::from_value(meta["levels"].clone())?;
             Trained::Sarm(Sarm::new(cfg, levels, seed, &dev)?)
         }
+        ModelKind::Lagan => {
+            let cfg = lagan_config(meta["size"].as_str().context("model.json: size")?)?;
+            let class = meta["class"].as_u64().context("model.json: class")? as u8;
+            Trained::Lagan(std::rc::Rc::new(Lagan::new(&cfg, seed, &dev)?), class)
+        }
     })
 }
 
@@ -357,6 +437,7 @@ fn describe(kind: ModelKind, d: &ClassData, opts: &TrainOpts) -> Result<Value> {
         ModelKind::Sarm => {
             json!({"levels": fit_levels(&d.train, opts.levels)?, "hidden": opts.sarm_hidden})
         }
+        ModelKind::Lagan => json!({"size": opts.lagan_size}),
     })
 }
 
@@ -377,6 +458,10 @@ fn train_model(
     ensure!(
         opts.epochs > 0 && opts.batch > 0,
         "--epochs and --batch must be positive"
+    );
+    ensure!(
+        kind != ModelKind::Lagan,
+        "LAGAN trains on both classes at once (train_lagan)"
     );
     let meta = describe(kind, d, opts)?;
     let t0 = Instant::now();
@@ -401,7 +486,9 @@ fn train_model(
                         g.step(&Tensor::from_vec(x, (batch, px), &Device::Cpu)?)?
                     }
                     Trained::Sarm(m) => m.step(&x)?,
-                    Trained::Independent(_) => unreachable!("no training loop"),
+                    Trained::Independent(_) | Trained::Lagan(..) => {
+                        unreachable!("no training loop here")
+                    }
                 };
             }
             let loss = sum / steps as f64;
@@ -436,6 +523,46 @@ fn train_cmd(a: TrainArgs) -> Result<()> {
     let d =
         class_data(&parts, a.class)?.with_context(|| format!("no images of class {}", a.class))?;
     std::fs::create_dir_all(&a.out)?;
+    if a.model == ModelKind::Lagan {
+        let mut log = String::from("epoch,d_loss,seconds\n");
+        let other = class_data(&parts, 1 - a.class.min(1))?
+            .context("LAGAN needs images of both classes")?;
+        let both = if a.class == 1 {
+            [&other, &d]
+        } else {
+            [&d, &other]
+        };
+        println!(
+            "training lagan on {} images of both classes (25×25)",
+            d.n_train() + other.n_train()
+        );
+        let (g, secs) = train_lagan(both, &a.opts, |e, dl, gl, s| {
+            println!("epoch {e}: loss D {dl:.4} G {gl:.4} ({s:.1} s)");
+            log.push_str(&format!("{e},{dl},{s:.3}\n"));
+        })?;
+        std::fs::write(a.out.join("log.csv"), &log)?;
+        let out = TrainOutcome {
+            model: Trained::Lagan(std::rc::Rc::new(g), a.class),
+            meta: describe(a.model, &d, &a.opts)?,
+            seconds: secs,
+            final_loss: None,
+        };
+        let mut meta = out.meta.clone();
+        meta["model"] = json!(a.model.name());
+        meta["class"] = json!(a.class);
+        meta["data"] = json!(
+            a.data
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+        );
+        meta["seed"] = json!(a.opts.seed);
+        meta["epochs"] = json!(a.opts.epochs);
+        meta["train_seconds"] = json!(secs);
+        save_model(&a.out, &out, meta)?;
+        println!("done in {secs:.1} s; model in {}", a.out.display());
+        return Ok(());
+    }
     let mut log = String::from("epoch,loss_nats_per_image,seconds\n");
     println!(
         "training {} on {} {} images ({}×{})",
@@ -488,6 +615,7 @@ fn load_trained(dir: &Path) -> Result<(Trained, ClassData, u8, Value)> {
         Trained::Independent(_) => None,
         Trained::Decoupled(m) => Some(m.vars().clone()),
         Trained::Sarm(m) => Some(m.vars().clone()),
+        Trained::Lagan(m, _) => Some(m.vars().clone()),
     } {
         let mut vars = vars;
         vars.load(dir.join("model.safetensors"))
@@ -612,6 +740,19 @@ fn compare(a: CompareArgs) -> Result<()> {
     let mut results = serde_json::Map::new();
     let mut md = String::new();
     let mut figures = Vec::new();
+    let lagan = if a.models.contains(&ModelKind::Lagan) {
+        let d1 = class_data(&parts, 1)?.context("LAGAN needs images of both classes")?;
+        let d0 = class_data(&parts, 0)?.context("LAGAN needs images of both classes")?;
+        println!("training lagan on both classes …");
+        let (g, secs) = train_lagan([&d0, &d1], &a.opts, |e, dl, gl, s| {
+            if e == 1 || e % 5 == 0 || e == a.opts.epochs {
+                println!("  epoch {e}: loss D {dl:.4} G {gl:.4} ({s:.1} s)");
+            }
+        })?;
+        Some((std::rc::Rc::new(g), secs))
+    } else {
+        None
+    };
     for label in [1u8, 0u8] {
         let Some(d) = class_data(&parts, label)? else {
             continue;
@@ -670,13 +811,23 @@ fn compare(a: CompareArgs) -> Result<()> {
         };
         hist_series.push(("real".to_string(), observable(&d.test, &d.pt_test)?));
         for &kind in &a.models {
-            println!("{name}: training {} …", kind.name());
-            let out = train_model(kind, &d, &a.opts, |e, loss, s| {
-                if e == 1 || e % 5 == 0 || e == a.opts.epochs {
-                    println!("  epoch {e}: loss {loss:.3} nats/image ({s:.1} s)");
+            let out = match (&lagan, kind) {
+                (Some((g, secs)), ModelKind::Lagan) => TrainOutcome {
+                    model: Trained::Lagan(g.clone(), label),
+                    meta: json!({}),
+                    seconds: *secs,
+                    final_loss: None,
+                },
+                _ => {
+                    println!("{name}: training {} …", kind.name());
+                    train_model(kind, &d, &a.opts, |e, loss, s| {
+                        if e == 1 || e % 5 == 0 || e == a.opts.epochs {
+                            println!("  epoch {e}: loss {loss:.3} nats/image ({s:.1} s)");
+                        }
+                        Ok(())
+                    })?
                 }
-                Ok(())
-            })?;
+            };
             let t1 = Instant::now();
             let g = out.model.sample(n_test, a.opts.seed ^ 0x5a3)?;
             let rate = n_test as f64 / t1.elapsed().as_secs_f64();
@@ -738,7 +889,7 @@ fn compare(a: CompareArgs) -> Result<()> {
     }
     ensure!(!results.is_empty(), "no images with label 0 or 1");
     let header = format!(
-        "# Sparse images: {}\n\nCommand: `hepgen image compare --data {} --models {} --epochs {} --batch {} --levels {} --sarm-hidden {} --seed {}`\n\n",
+        "# Sparse images: {}\n\nCommand: `hepgen image compare --data {} --models {} --epochs {} --batch {} --levels {} --sarm-hidden {} --lagan-size {} --seed {}`\n\n(LAGAN: one class-conditional model trained on both classes; its training time is shared.)\n\n",
         a.data
             .iter()
             .map(|p| p.display().to_string())
@@ -758,6 +909,7 @@ fn compare(a: CompareArgs) -> Result<()> {
         a.opts.batch,
         a.opts.levels,
         a.opts.sarm_hidden,
+        a.opts.lagan_size,
         a.opts.seed
     );
     std::fs::write(a.out.join("report.md"), format!("{header}{md}"))?;

@@ -12,6 +12,7 @@
 
 mod error;
 pub mod images;
+pub mod lagan;
 pub mod mpgan;
 pub mod optim;
 pub mod particlenet;
