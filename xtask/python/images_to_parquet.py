@@ -1,9 +1,13 @@
-"""Convert the .npz written by gen_muon_images.py into hep-data's `images-v1` Parquet
-(driven by `cargo xtask data muon-images`): label, muon_pt, and each image as sparse lists of
-increasing row-major pixel indices (uint16) and values (float32); metadata image.kind /
-height / width / pixel_size and the generator's record as hep-data.provenance."""
+"""Convert the .npz written by gen_muon_images.py (`--kind muon-calo`, the default) or
+gen_jet_images.py (`--kind jet-image`) into hep-data's `images-v1` Parquet, driven by
+`cargo xtask data muon-images` / `data jet-images`: label, muon_pt (muon images only), and
+each image as sparse lists of increasing row-major pixel indices (uint16) and values
+(float32); metadata image.kind / height / width / pixel_size and the generator's record as
+hep-data.provenance.
+
+Usage: images_to_parquet.py SRC.npz OUT.parquet EXTRA_JSON [--kind muon-calo|jet-image]"""
+import argparse
 import json
-import sys
 
 import numpy as np
 import pyarrow as pa
@@ -11,7 +15,14 @@ import pyarrow.parquet as pq
 
 
 def main():
-    src, out, extra = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("src")
+    ap.add_argument("out")
+    ap.add_argument("extra", help="JSON object merged into the provenance record")
+    ap.add_argument("--kind", choices=["muon-calo", "jet-image"], default="muon-calo")
+    a = ap.parse_args()
+    src, out, extra = a.src, a.out, json.loads(a.extra)
     z = np.load(src, allow_pickle=False)
     imgs = z["images"].astype(np.float32)
     n, h, w = imgs.shape
@@ -22,17 +33,20 @@ def main():
         pix.append(nz.astype(np.uint16))
         val.append(row[nz])
     meta = json.loads(str(z["meta"]))
-    prov = dict(extra, generator_args=meta, iso02=None)
-    prov.pop("iso02")
-    table = pa.table({
-        "label": pa.array(z["label"].astype(np.uint8), pa.uint8()),
-        "muon_pt": pa.array(z["mu_pt"].astype(np.float32), pa.float32()),
-        "pixel": pa.array(pix, pa.list_(pa.uint16())),
-        "value": pa.array(val, pa.list_(pa.float32())),
-    })
+    columns = {"label": pa.array(z["label"].astype(np.uint8), pa.uint8())}
+    if a.kind == "muon-calo":
+        prov = dict(extra, generator_args=meta)
+        columns["muon_pt"] = pa.array(z["mu_pt"].astype(np.float32), pa.float32())
+        pixel_size = "0.025"
+    else:  # jet images carry no per-image scalar: the reader treats muon_pt as absent
+        prov = dict(extra, generator=meta)
+        pixel_size = f"{float(z['pixel_size']):.6g}"
+    columns["pixel"] = pa.array(pix, pa.list_(pa.uint16()))
+    columns["value"] = pa.array(val, pa.list_(pa.float32()))
+    table = pa.table(columns)
     schema = table.schema.with_metadata({
-        "hep-data.format": "images-v1", "image.kind": "muon-calo", "image.height": str(h),
-        "image.width": str(w), "image.pixel_size": "0.025",
+        "hep-data.format": "images-v1", "image.kind": a.kind, "image.height": str(h),
+        "image.width": str(w), "image.pixel_size": pixel_size,
         "hep-data.provenance": json.dumps(prov),
     })
     fields = [f.with_nullable(False) for f in schema]

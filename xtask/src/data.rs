@@ -2,6 +2,7 @@
 
 mod images;
 mod interop;
+mod jet_images;
 mod zdc;
 mod zenodo;
 
@@ -35,6 +36,9 @@ pub enum DataCmd {
     Zdc(zdc::ZdcArgs),
     /// Muon calorimeter images (Pythia 8, pile-up 50, crude calorimeter) as images-v1 Parquet.
     MuonImages(images::MuonImagesArgs),
+    /// LAGAN-format jet images (W' → WZ signal or QCD; Pythia 8 + FastJet, trimmed anti-kT
+    /// R = 1.0, 25 × 25 of 0.1 in (η, φ)) as images-v1 Parquet.
+    JetImages(jet_images::JetImagesArgs),
     /// Validate a Parquet/.npy jet file and print a per-feature summary.
     Check {
         /// The file.
@@ -76,6 +80,7 @@ pub fn run(cmd: DataCmd) -> Result<()> {
         DataCmd::Jetnet(a) => jetnet(a),
         DataCmd::Zdc(a) => zdc::run(a),
         DataCmd::MuonImages(a) => images::run(a),
+        DataCmd::JetImages(a) => jet_images::run(a),
         DataCmd::JetnetZenodo(a) => zenodo::run(a),
         DataCmd::Interop { file } => interop::run(&file),
         DataCmd::Check { file } => {
