@@ -28,8 +28,8 @@ use anyhow::{Context, Result, bail, ensure};
 use candle_core::{Device, Tensor};
 use clap::{Args, Subcommand};
 use hep_data::images::{ImageDataset, ImageKind, read_images, write_images};
-use hep_metrics::images::{intensity_w1, isolation, sparsity};
-use hep_metrics::jet_images::{jet_image_observables, jet_image_w1};
+use hep_metrics::images::{intensities, isolation, sparsity};
+use hep_metrics::jet_images::jet_image_observables;
 use hep_metrics::wasserstein::w1_distance;
 use hep_models::images::{DecoupledGenerator, DecoupledNet, IndependentPixels};
 use hep_models::lagan::{Lagan, LaganConfig};
@@ -523,7 +523,7 @@ fn train_cmd(a: TrainArgs) -> Result<()> {
     let d =
         class_data(&parts, a.class)?.with_context(|| format!("no images of class {}", a.class))?;
     std::fs::create_dir_all(&a.out)?;
-    if a.model == ModelKind::Lagan {
+    let (out, log) = if a.model == ModelKind::Lagan {
         let mut log = String::from("epoch,d_loss,seconds\n");
         let other = class_data(&parts, 1 - a.class.min(1))?
             .context("LAGAN needs images of both classes")?;
@@ -533,50 +533,37 @@ fn train_cmd(a: TrainArgs) -> Result<()> {
             [&d, &other]
         };
         println!(
-            "training lagan on {} images of both classes (25×25)",
+            "training lagan on {} images of both classes",
             d.n_train() + other.n_train()
         );
         let (g, secs) = train_lagan(both, &a.opts, |e, dl, gl, s| {
             println!("epoch {e}: loss D {dl:.4} G {gl:.4} ({s:.1} s)");
             log.push_str(&format!("{e},{dl},{s:.3}\n"));
         })?;
-        std::fs::write(a.out.join("log.csv"), &log)?;
         let out = TrainOutcome {
             model: Trained::Lagan(std::rc::Rc::new(g), a.class),
             meta: describe(a.model, &d, &a.opts)?,
             seconds: secs,
             final_loss: None,
         };
-        let mut meta = out.meta.clone();
-        meta["model"] = json!(a.model.name());
-        meta["class"] = json!(a.class);
-        meta["data"] = json!(
-            a.data
-                .iter()
-                .map(|p| p.display().to_string())
-                .collect::<Vec<_>>()
+        (out, log)
+    } else {
+        let mut log = String::from("epoch,loss_nats_per_image,seconds\n");
+        println!(
+            "training {} on {} {} images ({}×{})",
+            a.model.name(),
+            d.n_train(),
+            class_name(d.kind, a.class),
+            d.h,
+            d.w
         );
-        meta["seed"] = json!(a.opts.seed);
-        meta["epochs"] = json!(a.opts.epochs);
-        meta["train_seconds"] = json!(secs);
-        save_model(&a.out, &out, meta)?;
-        println!("done in {secs:.1} s; model in {}", a.out.display());
-        return Ok(());
-    }
-    let mut log = String::from("epoch,loss_nats_per_image,seconds\n");
-    println!(
-        "training {} on {} {} images ({}×{})",
-        a.model.name(),
-        d.n_train(),
-        class_name(d.kind, a.class),
-        d.h,
-        d.w
-    );
-    let out = train_model(a.model, &d, &a.opts, |e, loss, s| {
-        println!("epoch {e}: loss {loss:.3} nats/image ({s:.1} s)");
-        log.push_str(&format!("{e},{loss},{s:.3}\n"));
-        Ok(())
-    })?;
+        let out = train_model(a.model, &d, &a.opts, |e, loss, s| {
+            println!("epoch {e}: loss {loss:.3} nats/image ({s:.1} s)");
+            log.push_str(&format!("{e},{loss},{s:.3}\n"));
+            Ok(())
+        })?;
+        (out, log)
+    };
     std::fs::write(a.out.join("log.csv"), &log)?;
     let mut meta = out.meta.clone();
     meta["model"] = json!(a.model.name());
@@ -610,16 +597,13 @@ fn load_trained(dir: &Path) -> Result<(Trained, ClassData, u8, Value)> {
     let parts = load_files(&data)?;
     let d = class_data(&parts, class)?.context("the training data has no images of the class")?;
     let seed = meta["seed"].as_u64().unwrap_or(1);
-    let mut model = build(kind, &d, &meta, seed)?;
-    if let Some(vars) = match &mut model {
-        Trained::Independent(_) => None,
-        Trained::Decoupled(m) => Some(m.vars().clone()),
-        Trained::Sarm(m) => Some(m.vars().clone()),
-        Trained::Lagan(m, _) => Some(m.vars().clone()),
-    } {
-        let mut vars = vars;
-        vars.load(dir.join("model.safetensors"))
-            .with_context(|| format!("loading {}", dir.join("model.safetensors").display()))?;
+    let model = build(kind, &d, &meta, seed)?;
+    if let Some(vars) = model.vars() {
+        // a VarMap clone shares the variables, so loading into it loads the model
+        let file = dir.join("model.safetensors");
+        vars.clone()
+            .load(&file)
+            .with_context(|| format!("loading {}", file.display()))?;
     }
     Ok((model, d, class, meta))
 }
@@ -655,38 +639,75 @@ fn generate_cmd(a: GenerateArgs) -> Result<()> {
     Ok(())
 }
 
-/// The metrics of `gen` (with muon pT `gen_pt` for muon images) against the held-out half.
-fn metrics(d: &ClassData, gen_images: &[f32], gen_pt: &[f32]) -> Result<Value> {
-    let (h, w, px) = (d.h, d.w, d.px());
-    let n_gen = gen_images.len() / px;
-    let zeros = |x: &[f32]| -> Result<f64> {
-        let s = sparsity(x, [x.len() / px, h, w])?;
-        Ok(s.iter().sum::<f64>() / s.len() as f64)
-    };
-    let mut m = json!({
-        "zero_fraction": zeros(gen_images)?,
-        "intensity_w1": intensity_w1((&d.test, [d.n_test(), h, w]), (gen_images, [n_gen, h, w]))?,
-    });
-    match d.kind {
-        ImageKind::MuonCalo => {
-            let iso = |x: &[f32], pt: &[f32]| isolation(x, [pt.len(), h, w], d.pixel, pt, 0.2);
-            m["isolation_w1"] = json!(w1_distance(
-                &iso(&d.test, &d.pt_test)?,
-                &iso(gen_images, gen_pt)?
-            )?);
-        }
-        ImageKind::JetImage => {
-            let j = jet_image_w1(
-                (&d.test, [d.n_test(), h, w]),
-                (gen_images, [n_gen, h, w]),
-                d.pixel,
-            )?;
-            m["mass_w1"] = json!(j.mass);
-            m["pt_w1"] = json!(j.pt);
-            m["tau21_w1"] = json!(j.tau21);
+/// What the metrics compare, computed once per sample of one class.
+struct Observables {
+    zero_fraction: f64,
+    intensities: Vec<f64>,
+    /// Isolation (muon images) or jet mass, pT, τ21 (jet images) per image.
+    per_image: Vec<Vec<f64>>,
+}
+
+impl Observables {
+    /// `images` of the class's shape; `pt` the muon pT per image (muon images).
+    fn of(d: &ClassData, images: &[f32], pt: &[f32]) -> Result<Self> {
+        let shape = [images.len() / d.px(), d.h, d.w];
+        let s = sparsity(images, shape)?;
+        let per_image = match d.kind {
+            ImageKind::MuonCalo => vec![isolation(images, shape, d.pixel, pt, 0.2)?],
+            ImageKind::JetImage => {
+                let o = jet_image_observables(images, shape, d.pixel)?;
+                vec![
+                    o.iter().map(|o| o.mass).collect(),
+                    o.iter().map(|o| o.pt).collect(),
+                    o.iter().map(|o| o.tau21).collect(),
+                ]
+            }
+        };
+        Ok(Self {
+            zero_fraction: s.iter().sum::<f64>() / s.len() as f64,
+            intensities: intensities(images, shape)?,
+            per_image,
+        })
+    }
+
+    /// The histogrammed observable: isolation or jet mass.
+    fn headline(&self) -> &[f64] {
+        &self.per_image[0]
+    }
+
+    /// Metric names of `kind`, in table order.
+    fn keys(kind: ImageKind) -> &'static [&'static str] {
+        match kind {
+            ImageKind::MuonCalo => &["isolation_w1", "zero_fraction", "intensity_w1"],
+            ImageKind::JetImage => &[
+                "mass_w1",
+                "pt_w1",
+                "tau21_w1",
+                "zero_fraction",
+                "intensity_w1",
+            ],
         }
     }
-    Ok(m)
+
+    /// The metrics of `self` (generated) against `real`.
+    fn metrics(&self, real: &Self, kind: ImageKind) -> Result<Value> {
+        ensure!(
+            !self.intensities.is_empty(),
+            "the generated images are all zero"
+        );
+        let mut m = json!({
+            "zero_fraction": self.zero_fraction,
+            "intensity_w1": w1_distance(&real.intensities, &self.intensities)?,
+        });
+        let names: &[&str] = match kind {
+            ImageKind::MuonCalo => &["isolation_w1"],
+            ImageKind::JetImage => &["mass_w1", "pt_w1", "tau21_w1"],
+        };
+        for ((name, r), g) in names.iter().zip(&real.per_image).zip(&self.per_image) {
+            m[*name] = json!(w1_distance(r, g)?);
+        }
+        Ok(m)
+    }
 }
 
 fn evaluate_cmd(a: EvaluateArgs) -> Result<()> {
@@ -710,8 +731,9 @@ fn evaluate_cmd(a: EvaluateArgs) -> Result<()> {
     if d.kind == ImageKind::MuonCalo {
         ensure!(!pt.is_empty(), "generated muon images need muon_pt");
     }
-    let m = metrics(&d, g.pixels(), &pt)?;
-    let floor = metrics(&d, &d.train, &d.pt_train)?;
+    let real = Observables::of(&d, &d.test, &d.pt_test)?;
+    let m = Observables::of(&d, g.pixels(), &pt)?.metrics(&real, d.kind)?;
+    let floor = Observables::of(&d, &d.train, &d.pt_train)?.metrics(&real, d.kind)?;
     println!(
         "{:<16} {:>12} {:>14}",
         "metric", "generated", "real vs real"
@@ -739,12 +761,13 @@ fn compare(a: CompareArgs) -> Result<()> {
     std::fs::create_dir_all(&a.out)?;
     let mut results = serde_json::Map::new();
     let mut md = String::new();
-    let mut figures = Vec::new();
+    let classes = [class_data(&parts, 0)?, class_data(&parts, 1)?];
     let lagan = if a.models.contains(&ModelKind::Lagan) {
-        let d1 = class_data(&parts, 1)?.context("LAGAN needs images of both classes")?;
-        let d0 = class_data(&parts, 0)?.context("LAGAN needs images of both classes")?;
+        let [Some(d0), Some(d1)] = &classes else {
+            bail!("LAGAN needs images of both classes");
+        };
         println!("training lagan on both classes …");
-        let (g, secs) = train_lagan([&d0, &d1], &a.opts, |e, dl, gl, s| {
+        let (g, secs) = train_lagan([d0, d1], &a.opts, |e, dl, gl, s| {
             if e == 1 || e % 5 == 0 || e == a.opts.epochs {
                 println!("  epoch {e}: loss D {dl:.4} G {gl:.4} ({s:.1} s)");
             }
@@ -754,24 +777,16 @@ fn compare(a: CompareArgs) -> Result<()> {
         None
     };
     for label in [1u8, 0u8] {
-        let Some(d) = class_data(&parts, label)? else {
+        let Some(d) = &classes[usize::from(label)] else {
             continue;
         };
         let (h, w, px) = (d.h, d.w, d.px());
         let name = class_name(d.kind, label);
         let n_test = d.n_test();
-        let metric_keys: &[&str] = match d.kind {
-            ImageKind::MuonCalo => &["isolation_w1", "zero_fraction", "intensity_w1"],
-            ImageKind::JetImage => &[
-                "mass_w1",
-                "pt_w1",
-                "tau21_w1",
-                "zero_fraction",
-                "intensity_w1",
-            ],
-        };
-        let floor = metrics(&d, &d.train, &d.pt_train)?;
-        let real_zero = metrics(&d, &d.test, &d.pt_test)?["zero_fraction"].clone();
+        let metric_keys = Observables::keys(d.kind);
+        let real = Observables::of(d, &d.test, &d.pt_test)?;
+        let floor = Observables::of(d, &d.train, &d.pt_train)?.metrics(&real, d.kind)?;
+        let real_zero = real.zero_fraction;
         md.push_str(&format!(
             "## {name} ({}, {}×{}; {} train / {n_test} held-out images)\n\n| model | {} | train s | sampling images/s | NLL (bits/image) |\n|---|{}---|---|---|\n",
             d.kind.name(),
@@ -789,7 +804,7 @@ fn compare(a: CompareArgs) -> Result<()> {
             format!("| {model} | {} | {extra} |\n", cells.join(" | "))
         };
         let mut floor_row = floor.clone();
-        floor_row["zero_fraction"] = real_zero.clone();
+        floor_row["zero_fraction"] = json!(real_zero);
         md.push_str(&row("real (train half) vs held-out", &floor_row, " | | "));
         let mut class_res = json!({"n_train": d.n_train(), "n_test": n_test, "real_vs_real": floor,
                                    "real_zero_fraction": real_zero});
@@ -799,17 +814,7 @@ fn compare(a: CompareArgs) -> Result<()> {
             h,
             w,
         )];
-        let mut hist_series = Vec::new();
-        let observable = |x: &[f32], pt: &[f32]| -> Result<Vec<f64>> {
-            Ok(match d.kind {
-                ImageKind::MuonCalo => isolation(x, [pt.len(), h, w], d.pixel, pt, 0.2)?,
-                ImageKind::JetImage => jet_image_observables(x, [x.len() / px, h, w], d.pixel)?
-                    .iter()
-                    .map(|o| o.mass)
-                    .collect(),
-            })
-        };
-        hist_series.push(("real".to_string(), observable(&d.test, &d.pt_test)?));
+        let mut hist_series = vec![("real".to_string(), real.headline().to_vec())];
         for &kind in &a.models {
             let out = match (&lagan, kind) {
                 (Some((g, secs)), ModelKind::Lagan) => TrainOutcome {
@@ -820,7 +825,7 @@ fn compare(a: CompareArgs) -> Result<()> {
                 },
                 _ => {
                     println!("{name}: training {} …", kind.name());
-                    train_model(kind, &d, &a.opts, |e, loss, s| {
+                    train_model(kind, d, &a.opts, |e, loss, s| {
                         if e == 1 || e % 5 == 0 || e == a.opts.epochs {
                             println!("  epoch {e}: loss {loss:.3} nats/image ({s:.1} s)");
                         }
@@ -831,7 +836,8 @@ fn compare(a: CompareArgs) -> Result<()> {
             let t1 = Instant::now();
             let g = out.model.sample(n_test, a.opts.seed ^ 0x5a3)?;
             let rate = n_test as f64 / t1.elapsed().as_secs_f64();
-            let mut m = metrics(&d, &g, &d.pt_test)?;
+            let obs = Observables::of(d, &g, &d.pt_test)?;
+            let mut m = obs.metrics(&real, d.kind)?;
             let bits = match &out.model {
                 Trained::Sarm(s) => {
                     let b = s.nll_bits(&d.test)?;
@@ -867,7 +873,7 @@ fn compare(a: CompareArgs) -> Result<()> {
                 h,
                 w,
             ));
-            hist_series.push((kind.name().to_string(), observable(&g, &d.pt_test)?));
+            hist_series.push((kind.name().to_string(), obs.headline().to_vec()));
             class_res[kind.name()] = m;
         }
         let (hist_file, x_label) = match d.kind {
@@ -884,7 +890,6 @@ fn compare(a: CompareArgs) -> Result<()> {
         md.push_str(&format!(
             "\n![mean images]({mean_file})\n\n![histogram]({hist_file})\n\n"
         ));
-        figures.push(mean_file);
         results.insert(name.to_string(), class_res);
     }
     ensure!(!results.is_empty(), "no images with label 0 or 1");

@@ -330,37 +330,37 @@ mod tests {
         let s = ind.sample(1000, 2);
         let occ0 = s.iter().step_by(8).filter(|&&v| v > 0.0).count() as f64 / 1000.0;
         assert!((occ0 - 0.9).abs() < 0.05, "{occ0}");
-        let mut g = DecoupledGenerator::new(8, 4, &[16], 0.5, 1e-2, 3, &Device::Cpu).unwrap();
         let xt = Tensor::from_vec(x, (n, 8), &Device::Cpu).unwrap();
-        let first = g.step(&xt).unwrap();
-        let mut last = first;
-        for _ in 0..300 {
-            last = g.step(&xt).unwrap();
-        }
-        assert!(last < first, "{first} -> {last}");
-        let s = g.sample(2000, 4).unwrap();
+        // 300 steps must lower the loss; then 2000 samples
+        let train_and_sample = |mut g: DecoupledGenerator| {
+            let first = g.step(&xt).unwrap();
+            let mut last = first;
+            for _ in 0..300 {
+                last = g.step(&xt).unwrap();
+            }
+            assert!(last < first, "{first} -> {last}");
+            g.sample(2000, 4).unwrap()
+        };
+        let s = train_and_sample(
+            DecoupledGenerator::new(8, 4, &[16], 0.5, 1e-2, 3, &Device::Cpu).unwrap(),
+        );
         let occ0 = s.iter().step_by(8).filter(|&&v| v > 0.0).count() as f64 / 2000.0;
         let occ1 = s.iter().skip(1).step_by(8).filter(|&&v| v > 0.0).count() as f64 / 2000.0;
         assert!((occ0 - 0.9).abs() < 0.07 && occ1 < 0.25, "{occ0} {occ1}");
         assert!(IndependentPixels::fit(&[1.0; 7], 8).is_err());
         // the deconvolutional variant on the same data as 2 × 4 images
-        let mut g = DecoupledGenerator::with_net(
-            (2, 4),
-            4,
-            &DecoupledNet::Deconv { channels: 8 },
-            0.5,
-            1e-2,
-            3,
-            &Device::Cpu,
-        )
-        .unwrap();
-        let first = g.step(&xt).unwrap();
-        let mut last = first;
-        for _ in 0..300 {
-            last = g.step(&xt).unwrap();
-        }
-        assert!(last < first, "{first} -> {last}");
-        let s = g.sample(2000, 4).unwrap();
+        let s = train_and_sample(
+            DecoupledGenerator::with_net(
+                (2, 4),
+                4,
+                &DecoupledNet::Deconv { channels: 8 },
+                0.5,
+                1e-2,
+                3,
+                &Device::Cpu,
+            )
+            .unwrap(),
+        );
         assert_eq!(s.len(), 2000 * 8);
         let occ0 = s.iter().step_by(8).filter(|&&v| v > 0.0).count() as f64 / 2000.0;
         assert!((occ0 - 0.9).abs() < 0.1, "{occ0}");

@@ -538,15 +538,12 @@ impl Sarm {
     /// # Errors
     /// As [`Sarm::step`].
     pub fn nll_bits(&self, images: &[f32]) -> Result<Vec<f64>> {
-        let p = self.order.len();
+        self.check(images, "Sarm::nll_bits")?;
         let mut out = Vec::new();
-        for chunk in images.chunks(256 * p) {
+        for chunk in images.chunks(256 * self.order.len()) {
             let t = self.nll_tensor(chunk, "Sarm::nll_bits")?.detach();
             let v: Vec<f32> = t.to_vec1()?;
             out.extend(v.iter().map(|&n| f64::from(n) / std::f64::consts::LN_2));
-        }
-        if out.is_empty() {
-            self.check(images, "Sarm::nll_bits")?;
         }
         Ok(out)
     }
