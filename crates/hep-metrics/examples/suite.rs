@@ -2,8 +2,10 @@
 //! times and values as JSON (used by `cargo xtask bench metrics`).
 //!
 //! ```text
-//! cargo run --release -p hep-metrics --example suite -- REAL.parquet GEN.parquet [N] [SEED]
+//! cargo run --release -p hep-metrics --example suite -- REAL.parquet GEN.parquet [N] [SEED] [ONLY]
 //! ```
+//!
+//! `ONLY` (comma-separated metric names, e.g. `fpd,kpd`) runs a subset, for profiling.
 //!
 //! Both samples are cycled to `N` jets (default 50 000): jet `i` is input jet `i mod len`.
 
@@ -15,6 +17,10 @@ use hep_metrics::wasserstein::{self, Bootstrap, W1pConfig};
 use hep_metrics::{FeaturesView, JetsView, NumpyRng};
 use std::path::Path;
 use std::time::Instant;
+
+// The allocator `hepgen` uses: the suite allocates and frees large buffers per metric.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn load(path: &str, n: usize) -> Vec<f32> {
     let ds = hep_data::parquet::read_jets(Path::new(path)).expect("readable JetNet parquet");
@@ -42,7 +48,14 @@ fn main() {
     let rv = JetsView::new(&r, [n, r.len() / n / 3, 3]).unwrap();
     let gv = JetsView::new(&g, [n, g.len() / n / 3, 3]).unwrap();
     let mut rows = Vec::new();
+    let only: Option<Vec<String>> = args
+        .get(5)
+        .map(|s| s.split(',').map(str::to_owned).collect());
+    let wanted = |name: &str| only.as_ref().is_none_or(|o| o.iter().any(|m| m == name));
     let mut time = |name: &str, f: &mut dyn FnMut() -> String| {
+        if !wanted(name) {
+            return;
+        }
         let t = Instant::now();
         let value = f();
         let s = t.elapsed().as_secs_f64();
@@ -64,13 +77,18 @@ fn main() {
         format!("{:?}", e.iter().map(|e| e.value).collect::<Vec<_>>())
     });
     let mut feats = (Vec::new(), Vec::new());
-    time("efps36", &mut || {
+    let mut efps36 = || {
         feats = (
             efp::efps(rv, EfpSet::D4).unwrap(),
             efp::efps(gv, EfpSet::D4).unwrap(),
         );
         "null".into()
-    });
+    };
+    if wanted("efps36") {
+        time("efps36", &mut efps36);
+    } else {
+        efps36();
+    }
     let x = FeaturesView::new(&feats.0, [n, 36]).unwrap();
     let y = FeaturesView::new(&feats.1, [n, 36]).unwrap();
     time("fpd", &mut || {

@@ -178,114 +178,182 @@ pub(crate) fn weighted_mean_cov(
     counts: &[u32],
     total: usize,
 ) -> (Vec<f64>, Vec<f64>) {
+    let shift = column_means(x, d);
+    let mut out = weighted_mean_covs(x, d, &shift, &[counts], &[total]);
+    out.pop().expect("one batch in, one out")
+}
+
+/// Plain per-column means of `x` (`[n, d]`), the shift used by [`weighted_mean_covs`].
+pub(crate) fn column_means(x: &[f64], d: usize) -> Vec<f64> {
+    let n = x.len() / d;
+    let mut m = vec![0.0; d];
+    for row in x.chunks_exact(d) {
+        for (a, &v) in m.iter_mut().zip(row) {
+            *a += v;
+        }
+    }
+    for a in &mut m {
+        *a /= n.max(1) as f64;
+    }
+    m
+}
+
+/// [`weighted_mean_cov`] for many draw-count vectors over the same rows, in one pass over
+/// `x` (the pass is memory-bound: reading the 50k × 36 features once per batch cost more
+/// than the arithmetic).
+///
+/// Rows are taken relative to `shift` (any fixed vector near the mean, e.g. the
+/// [`column_means`]): per batch `b`, with `x̃ = x − shift`,
+/// `δ_b = Σ c x̃ / n_b`, `μ_b = shift + δ_b` and
+/// `Σ_b = (Σ c x̃ x̃ᵀ − n_b δ_b δ_bᵀ) / (n_b − 1)`; since `δ_b` is of the order of the
+/// sampling error of a mean, the subtraction loses no significant digits. Each batch's rows
+/// with a non-zero count are packed in chunks of [`CHUNK`] rows (`x̃` and `c·x̃`, padded to a
+/// multiple of 8 values) and each chunk adds `(c·x̃)ᵀ x̃` to the upper triangle through
+/// register-blocked 4 × 8 tiles; the triangle is mirrored, so the result is exactly
+/// symmetric.
+pub(crate) fn weighted_mean_covs(
+    x: &[f64],
+    d: usize,
+    shift: &[f64],
+    counts: &[&[u32]],
+    totals: &[usize],
+) -> Vec<(Vec<f64>, Vec<f64>)> {
     #[cfg(target_arch = "x86_64")]
     if std::is_x86_feature_detected!("avx2") {
         // SAFETY: the CPU supports AVX2 (checked above).
-        return unsafe { weighted_mean_cov_avx2(x, d, counts, total) };
+        return unsafe { weighted_mean_covs_avx2(x, d, shift, counts, totals) };
     }
-    weighted_mean_cov_generic(x, d, counts, total)
+    weighted_mean_covs_generic(x, d, shift, counts, totals)
 }
 
-/// [`weighted_mean_cov_generic`] compiled for AVX2; identical arithmetic.
+/// [`weighted_mean_covs_generic`] compiled for AVX2; identical arithmetic.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-fn weighted_mean_cov_avx2(
+fn weighted_mean_covs_avx2(
     x: &[f64],
     d: usize,
-    counts: &[u32],
-    total: usize,
-) -> (Vec<f64>, Vec<f64>) {
-    weighted_mean_cov_generic(x, d, counts, total)
+    shift: &[f64],
+    counts: &[&[u32]],
+    totals: &[usize],
+) -> Vec<(Vec<f64>, Vec<f64>)> {
+    weighted_mean_covs_generic(x, d, shift, counts, totals)
+}
+
+/// Rows per packed chunk: a batch's two chunks of 36 (padded to 40) features take 40 KiB.
+const CHUNK: usize = 64;
+
+/// One batch's packing buffers and accumulators.
+struct CovAccumulator {
+    acc: Vec<f64>,
+    sum: Vec<f64>,
+    z: Vec<f64>,
+    cz: Vec<f64>,
+    k: usize,
 }
 
 #[inline(always)]
-fn weighted_mean_cov_generic(
+fn weighted_mean_covs_generic(
     x: &[f64],
     d: usize,
-    counts: &[u32],
-    total: usize,
-) -> (Vec<f64>, Vec<f64>) {
-    let mut mu = vec![0.0; d];
-    for (row, &c) in x.chunks_exact(d).zip(counts) {
-        if c != 0 {
+    shift: &[f64],
+    counts: &[&[u32]],
+    totals: &[usize],
+) -> Vec<(Vec<f64>, Vec<f64>)> {
+    let dp = d.div_ceil(8) * 8;
+    let mut accs: Vec<CovAccumulator> = counts
+        .iter()
+        .map(|_| CovAccumulator {
+            acc: vec![0.0; dp * dp],
+            sum: vec![0.0; dp],
+            z: vec![0.0; CHUNK * dp],
+            cz: vec![0.0; CHUNK * dp],
+            k: 0,
+        })
+        .collect();
+    let mut xt = vec![0.0; d];
+    for (r, row) in x.chunks_exact(d).enumerate() {
+        if counts.iter().all(|c| c[r] == 0) {
+            continue;
+        }
+        for ((t, &v), &s) in xt.iter_mut().zip(row).zip(shift) {
+            *t = v - s;
+        }
+        for (a, c) in accs.iter_mut().zip(counts) {
+            let c = c[r];
+            if c == 0 {
+                continue;
+            }
             let c = f64::from(c);
-            for (m, &v) in mu.iter_mut().zip(row) {
-                *m += c * v;
+            let k = a.k;
+            let (zr, czr) = (&mut a.z[k * dp..k * dp + d], &mut a.cz[k * dp..k * dp + d]);
+            for ((zz, czz), &t) in zr.iter_mut().zip(czr).zip(&xt) {
+                *zz = t;
+                *czz = c * t;
+            }
+            a.k += 1;
+            if a.k == CHUNK {
+                flush_chunk(a, dp);
             }
         }
     }
-    for m in &mut mu {
-        *m /= total as f64;
-    }
-    // Centred rows in groups of four (z, and c·z), so that each pass over the accumulator
-    // adds four rank-one terms.
-    let mut cov = vec![0.0; d * d];
-    let mut z = vec![0.0; 4 * d];
-    let mut cz = vec![0.0; 4 * d];
-    let mut k = 0;
-    for (row, &c) in x.chunks_exact(d).zip(counts) {
-        if c == 0 {
-            continue;
-        }
-        let c = f64::from(c);
-        for ((zz, czz), (&v, &m)) in z[k * d..(k + 1) * d]
-            .iter_mut()
-            .zip(&mut cz[k * d..(k + 1) * d])
-            .zip(row.iter().zip(&mu))
-        {
-            *zz = v - m;
-            *czz = c * *zz;
-        }
-        k += 1;
-        if k == 4 {
-            rank_four_update(&mut cov, &z, &cz, d);
-            k = 0;
-        }
-    }
-    // The remainder: pad with zero rows.
-    if k > 0 {
-        z[k * d..].fill(0.0);
-        cz[k * d..].fill(0.0);
-        rank_four_update(&mut cov, &z, &cz, d);
-    }
-    let denom = (total - 1) as f64;
-    for i in 0..d {
-        for j in i..d {
-            let v = cov[i * d + j] / denom;
-            cov[i * d + j] = v;
-            cov[j * d + i] = v;
-        }
-    }
-    (mu, cov)
+    accs.into_iter()
+        .zip(totals)
+        .map(|(mut a, &total)| {
+            flush_chunk(&mut a, dp);
+            let n = total as f64;
+            let delta: Vec<f64> = a.sum[..d].iter().map(|s| s / n).collect();
+            let mu = shift.iter().zip(&delta).map(|(s, e)| s + e).collect();
+            let denom = (total - 1) as f64;
+            let mut cov = vec![0.0; d * d];
+            for i in 0..d {
+                for j in i..d {
+                    let v = (a.acc[i * dp + j] - n * delta[i] * delta[j]) / denom;
+                    cov[i * d + j] = v;
+                    cov[j * d + i] = v;
+                }
+            }
+            (mu, cov)
+        })
+        .collect()
 }
 
-/// `cov[i, j] += Σ_r (c_r z_r,i) z_r,j` over four rows, on the upper triangle.
+/// Adds the packed rows of `a` to its sums and tiles, then empties the chunk.
 #[inline(always)]
-fn rank_four_generic(cov: &mut [f64], z: &[f64], cz: &[f64], d: usize) {
-    let (z0, z1, z2, z3) = (&z[..d], &z[d..2 * d], &z[2 * d..3 * d], &z[3 * d..4 * d]);
-    for i in 0..d {
-        let (a0, a1, a2, a3) = (cz[i], cz[d + i], cz[2 * d + i], cz[3 * d + i]);
-        let out = &mut cov[i * d + i..(i + 1) * d];
-        for (j, o) in (i..d).zip(out.iter_mut()) {
-            *o += a0 * z0[j] + a1 * z1[j] + a2 * z2[j] + a3 * z3[j];
+fn flush_chunk(a: &mut CovAccumulator, dp: usize) {
+    let rows = a.k;
+    for r in 0..rows {
+        for (s, &v) in a.sum.iter_mut().zip(&a.cz[r * dp..(r + 1) * dp]) {
+            *s += v;
         }
     }
+    syrk_tiles(&mut a.acc, &a.z, &a.cz, dp, rows);
+    a.k = 0;
 }
 
-/// The same loop compiled for AVX2; identical arithmetic per element.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-fn rank_four_avx2(cov: &mut [f64], z: &[f64], cz: &[f64], d: usize) {
-    rank_four_generic(cov, z, cz, d)
-}
-
-fn rank_four_update(cov: &mut [f64], z: &[f64], cz: &[f64], d: usize) {
-    #[cfg(target_arch = "x86_64")]
-    if std::is_x86_feature_detected!("avx2") {
-        // SAFETY: the CPU supports AVX2 (checked above).
-        return unsafe { rank_four_avx2(cov, z, cz, d) };
+/// `acc[i, j] += Σ_r cz[r, i] · z[r, j]` over the first `rows` packed rows, for the 4 × 8
+/// tiles that touch the upper triangle (`dp` a multiple of 8; padding columns are zero).
+#[inline(always)]
+fn syrk_tiles(acc: &mut [f64], z: &[f64], cz: &[f64], dp: usize, rows: usize) {
+    for ib in (0..dp).step_by(4) {
+        for jb in ((ib / 8) * 8..dp).step_by(8) {
+            let mut t = [[0.0f64; 8]; 4];
+            for r in 0..rows {
+                let zr: &[f64; 8] = z[r * dp + jb..r * dp + jb + 8].try_into().unwrap();
+                let cr: &[f64; 4] = cz[r * dp + ib..r * dp + ib + 4].try_into().unwrap();
+                for (ti, &a) in t.iter_mut().zip(cr) {
+                    for (o, &b) in ti.iter_mut().zip(zr) {
+                        *o += a * b;
+                    }
+                }
+            }
+            for (ii, ti) in t.iter().enumerate() {
+                let out = &mut acc[(ib + ii) * dp + jb..(ib + ii) * dp + jb + 8];
+                for (o, &v) in out.iter_mut().zip(ti) {
+                    *o += v;
+                }
+            }
+        }
     }
-    rank_four_generic(cov, z, cz, d)
 }
 
 /// The Fréchet distance between two Gaussians (`_calculate_frechet_distance`).
@@ -367,6 +435,7 @@ pub fn fpd_detailed(
     };
     let (n1, n2) = (real.num_rows(), gen_features.num_rows());
     let batch_sizes = cfg.batch_sizes();
+    let (shift1, shift2) = (column_means(&xs, d), column_means(&ys, d));
     let mut rng = NumpyRng::new(cfg.seed);
     let mut values = Vec::with_capacity(batch_sizes.len());
     for &bs in &batch_sizes {
@@ -374,12 +443,23 @@ pub fn fpd_detailed(
         let draws: Vec<(Vec<u32>, Vec<u32>)> = (0..cfg.num_batches)
             .map(|_| (counts(&mut rng, n1, bs), counts(&mut rng, n2, bs)))
             .collect();
+        // Each worker takes a group of batches and reads each feature set once for all
+        // of them (see `weighted_mean_covs`).
+        let group = cfg
+            .num_batches
+            .div_ceil(rayon::current_num_threads())
+            .max(1);
         let fds: Vec<f64> = draws
-            .par_iter()
-            .map(|(c1, c2)| {
-                let (mu1, s1) = weighted_mean_cov(&xs, d, c1, bs);
-                let (mu2, s2) = weighted_mean_cov(&ys, d, c2, bs);
-                frechet_unchecked(&mu1, &s1, &mu2, &s2)
+            .par_chunks(group)
+            .flat_map_iter(|chunk| {
+                let c1: Vec<&[u32]> = chunk.iter().map(|(c, _)| c.as_slice()).collect();
+                let c2: Vec<&[u32]> = chunk.iter().map(|(_, c)| c.as_slice()).collect();
+                let totals = vec![bs; chunk.len()];
+                let g1 = weighted_mean_covs(&xs, d, &shift1, &c1, &totals);
+                let g2 = weighted_mean_covs(&ys, d, &shift2, &c2, &totals);
+                g1.into_iter()
+                    .zip(g2)
+                    .map(|((mu1, s1), (mu2, s2))| frechet_unchecked(&mu1, &s1, &mu2, &s2))
             })
             .collect();
         values.push(mean(&fds));

@@ -35,41 +35,6 @@ pub(crate) fn pairwise_sum(a: &[f64]) -> f64 {
     }
 }
 
-/// [`pairwise_sum`] of `n` values pulled in order from `next`, without storing them:
-/// the same blocks, the same additions, the same result bit for bit.
-pub(crate) fn pairwise_sum_stream(n: usize, next: &mut impl FnMut() -> f64) -> f64 {
-    if n < 8 {
-        let mut res = 0.0;
-        for _ in 0..n {
-            res += next();
-        }
-        res
-    } else if n <= 128 {
-        let mut r = [0.0f64; 8];
-        for x in &mut r {
-            *x = next();
-        }
-        let full = n - n % 8;
-        let mut i = 8;
-        while i < full {
-            for x in &mut r {
-                *x += next();
-            }
-            i += 8;
-        }
-        let mut res = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]));
-        for _ in full..n {
-            res += next();
-        }
-        res
-    } else {
-        let mut n2 = n / 2;
-        n2 -= n2 % 8;
-        let left = pairwise_sum_stream(n2, next);
-        left + pairwise_sum_stream(n - n2, next)
-    }
-}
-
 /// `np.mean(a)` of a 1-D array.
 pub(crate) fn mean(a: &[f64]) -> f64 {
     pairwise_sum(a) / a.len() as f64
@@ -149,18 +114,6 @@ mod tests {
         for n in [0usize, 1, 7, 8, 9, 127, 128, 129, 1000, 4099] {
             let a: Vec<f64> = (0..n).map(|i| i as f64).collect();
             assert_eq!(pairwise_sum(&a), (n * n.saturating_sub(1) / 2) as f64);
-        }
-    }
-
-    #[test]
-    fn streamed_pairwise_sum_is_bit_identical() {
-        for n in [0usize, 5, 8, 100, 128, 129, 1000, 12345] {
-            let a: Vec<f64> = (0..n)
-                .map(|i| ((i * 7919) % 1000) as f64 * 1.1e-3)
-                .collect();
-            let mut it = a.iter().copied();
-            let s = pairwise_sum_stream(n, &mut || it.next().unwrap());
-            assert_eq!(s.to_bits(), pairwise_sum(&a).to_bits());
         }
     }
 

@@ -23,7 +23,7 @@
 //! per jet, and the W1 of the resampled sets is a single merge over the presorted values with
 //! multiplicities (no per-batch sorting), emitting exactly scipy's term sequence.
 
-use crate::numpy::{mean_std, mean_std_axis0, pairwise_sum_stream};
+use crate::numpy::{mean_std, mean_std_axis0, pairwise_sum};
 use crate::view::{FeaturesView, JetsView, check_finite_f64};
 use crate::{Error, Estimate, NumpyRng, Result, efp};
 use rayon::prelude::*;
@@ -95,7 +95,8 @@ pub fn w1_distance(u: &[f64], v: &[f64]) -> Result<f64> {
     check_finite_f64(v, "v")?;
     let a = SortedSample::new(u.iter().enumerate().map(|(i, &x)| (x, i as u32)));
     let b = SortedSample::new(v.iter().enumerate().map(|(i, &x)| (x, i as u32)));
-    Ok(a.w1(&vec![1; u.len()], &b, &vec![1; v.len()]))
+    let merged = MergedSamples::new(&a, &b, u.len());
+    Ok(merged.w1(&vec![1; u.len() + v.len()], &mut Vec::new()))
 }
 
 /// Values sorted ascending, each tagged with the row (jet) it belongs to.
@@ -108,7 +109,7 @@ impl SortedSample {
     pub(crate) fn new(items: impl Iterator<Item = (f64, u32)>) -> Self {
         // `+ 0.0` maps -0.0 to +0.0: numpy compares them equal, total_cmp does not.
         let mut pairs: Vec<(u64, u32)> = items.map(|(x, o)| (order_key(x + 0.0), o)).collect();
-        radix_sort(&mut pairs);
+        radix_sort(&mut pairs, 64);
         let (values, owners) = pairs
             .into_iter()
             .map(|(k, o)| (from_order_key(k), o))
@@ -116,106 +117,122 @@ impl SortedSample {
         Self { values, owners }
     }
 
-    fn total(&self, counts: &[u32]) -> u64 {
-        self.owners
-            .iter()
-            .map(|&o| u64::from(counts[o as usize]))
-            .sum()
+    /// [`Self::new`] for `f32` values (particle features): 32-bit keys need half the radix
+    /// passes, and the order is the same (`f32 → f64` is exact and monotonic).
+    pub(crate) fn from_f32(items: impl Iterator<Item = (f32, u32)>) -> Self {
+        let mut pairs: Vec<(u64, u32)> = items
+            .map(|(x, o)| (u64::from(order_key_f32(x + 0.0)), o))
+            .collect();
+        radix_sort(&mut pairs, 32);
+        let (values, owners) = pairs
+            .into_iter()
+            .map(|(k, o)| (f64::from(from_order_key_f32(k as u32)), o))
+            .unzip();
+        Self { values, owners }
     }
 
     /// W1 between this sample and `other`, each value repeated `counts[owner]` times.
-    /// Returns +inf when either resampled set is empty (jetnet's convention).
+    #[cfg(test)]
     fn w1(&self, counts: &[u32], other: &Self, other_counts: &[u32]) -> f64 {
-        let nu = self.total(counts);
-        let nv = other.total(other_counts);
+        let merged = MergedSamples::new(self, other, counts.len());
+        let all: Vec<u32> = counts.iter().chain(other_counts).copied().collect();
+        merged.w1(&all, &mut Vec::new())
+    }
+}
+
+/// Two presorted samples merged once into one ascending sequence (ties: the first sample's
+/// values first, as scipy's stable sort of the concatenation), each value tagged with its
+/// owner: `id < n1` is row `id` of the first sample, `id ≥ n1` row `id − n1` of the second.
+/// A bootstrap batch is then one branch-free pass over this sequence.
+pub(crate) struct MergedSamples {
+    values: Vec<f64>,
+    ids: Vec<u32>,
+    n1: u32,
+}
+
+impl MergedSamples {
+    /// Merges `a` (owners `< n1`) and `b`.
+    pub(crate) fn new(a: &SortedSample, b: &SortedSample, n1: usize) -> Self {
+        let len = a.values.len() + b.values.len();
+        let (mut values, mut ids) = (Vec::with_capacity(len), Vec::with_capacity(len));
+        let (mut i, mut j) = (0, 0);
+        while i < a.values.len() || j < b.values.len() {
+            if j == b.values.len() || (i < a.values.len() && a.values[i] <= b.values[j]) {
+                values.push(a.values[i]);
+                ids.push(a.owners[i]);
+                i += 1;
+            } else {
+                values.push(b.values[j]);
+                ids.push(n1 as u32 + b.owners[j]);
+                j += 1;
+            }
+        }
+        Self {
+            values,
+            ids,
+            n1: n1 as u32,
+        }
+    }
+
+    /// `scipy.stats.wasserstein_distance` of the two samples with each value repeated
+    /// `counts[id]` times (`counts`: the first sample's rows, then the second's); +inf when
+    /// either side has no value (jetnet's convention). `terms` is a reusable buffer.
+    ///
+    /// scipy sums `|F_u(x_k) − F_v(x_k)| (x_{k+1} − x_k)` over the sorted union of the
+    /// resampled values with numpy's pairwise summation. An entry of weight `w` stands for
+    /// `w` equal values: one term that needs the next value, then `w − 1` zero terms, so the
+    /// term that follows `c` resampled values sits at position `c − 1`. The terms are
+    /// scattered to their positions in a zeroed buffer (entries of weight 0 write to a spare
+    /// slot) and summed with the same pairwise blocks: the result is bit-identical.
+    pub(crate) fn w1(&self, counts: &[u32], terms: &mut Vec<f64>) -> f64 {
+        let (mut nu, mut nv) = (0u64, 0u64);
+        for &id in &self.ids {
+            let w = u64::from(counts[id as usize]);
+            if id < self.n1 {
+                nu += w;
+            } else {
+                nv += w;
+            }
+        }
         if nu == 0 || nv == 0 {
             return f64::INFINITY;
         }
-        let mut terms = TermStream {
-            a: self,
-            ca: counts,
-            b: other,
-            cb: other_counts,
-            i: 0,
-            j: 0,
-            cu: 0,
-            cv: 0,
-            fu: nu as f64,
-            fv: nv as f64,
-            zeros_left: 0,
-            ready: None,
-            pending: None,
-        };
-        pairwise_sum_stream((nu + nv - 1) as usize, &mut || terms.next_term())
-    }
-}
-
-/// scipy's term sequence `|F_u(x_k) − F_v(x_k)| (x_{k+1} − x_k)` over the resampled union,
-/// generated from the presorted samples and their multiplicities: an entry of weight `w`
-/// stands for `w` equal values, i.e. `w − 1` zero terms then one term that needs the next
-/// value.
-struct TermStream<'a> {
-    a: &'a SortedSample,
-    ca: &'a [u32],
-    b: &'a SortedSample,
-    cb: &'a [u32],
-    i: usize,
-    j: usize,
-    cu: u64,
-    cv: u64,
-    fu: f64,
-    fv: f64,
-    zeros_left: u64,
-    ready: Option<f64>,
-    /// The last entry's value and |F_u − F_v| after it, waiting for the next value.
-    pending: Option<(f64, f64)>,
-}
-
-impl TermStream<'_> {
-    #[inline]
-    fn next_term(&mut self) -> f64 {
-        loop {
-            if let Some(t) = self.ready.take() {
-                return t;
-            }
-            if self.zeros_left > 0 {
-                self.zeros_left -= 1;
-                return 0.0;
-            }
-            // The next entry with a non-zero weight, from whichever side is smaller.
-            while self.i < self.a.values.len() && self.ca[self.a.owners[self.i] as usize] == 0 {
-                self.i += 1;
-            }
-            while self.j < self.b.values.len() && self.cb[self.b.owners[self.j] as usize] == 0 {
-                self.j += 1;
-            }
-            let take_a = match (self.i < self.a.values.len(), self.j < self.b.values.len()) {
-                (true, true) => self.a.values[self.i] <= self.b.values[self.j],
-                (true, false) => true,
-                (false, true) => false,
-                // only reachable if more terms are pulled than exist
-                (false, false) => return 0.0,
-            };
-            let (x, w) = if take_a {
-                let w = u64::from(self.ca[self.a.owners[self.i] as usize]);
-                self.cu += w;
-                self.i += 1;
-                (self.a.values[self.i - 1], w)
+        let (fu, fv) = (nu as f64, nv as f64);
+        let len = (nu + nv - 1) as usize;
+        terms.clear();
+        terms.resize(len + 1, 0.0);
+        let spare = len;
+        let (mut cu, mut cv) = (0u64, 0u64);
+        // the last weighted entry's value and |F_u − F_v| after it
+        let (mut xp, mut dp) = (0.0f64, 0.0f64);
+        for (&x, &id) in self.values.iter().zip(&self.ids) {
+            let w = u64::from(counts[id as usize]);
+            let in_u = id < self.n1;
+            let c = cu + cv;
+            let slot = if w > 0 && c > 0 {
+                (c - 1) as usize
             } else {
-                let w = u64::from(self.cb[self.b.owners[self.j] as usize]);
-                self.cv += w;
-                self.j += 1;
-                (self.b.values[self.j - 1], w)
+                spare
             };
-            if let Some((xp, d)) = self.pending {
-                self.ready = Some(d * (x - xp));
-            }
-            self.zeros_left = w - 1;
-            let du = self.cu as f64 / self.fu;
-            let dv = self.cv as f64 / self.fv;
-            self.pending = Some((x, (du - dv).abs()));
+            terms[slot] = dp * (x - xp);
+            cu += if in_u { w } else { 0 };
+            cv += if in_u { 0 } else { w };
+            let d = (cu as f64 / fu - cv as f64 / fv).abs();
+            xp = if w > 0 { x } else { xp };
+            dp = if w > 0 { d } else { dp };
         }
+        pairwise_sum(&terms[..len])
     }
+}
+
+/// A `u32` whose unsigned order is the numeric order of the (non-NaN) `f32`.
+fn order_key_f32(x: f32) -> u32 {
+    let b = x.to_bits();
+    if b >> 31 == 1 { !b } else { b | (1 << 31) }
+}
+
+fn from_order_key_f32(k: u32) -> f32 {
+    f32::from_bits(if k >> 31 == 1 { k & !(1 << 31) } else { !k })
 }
 
 /// A `u64` whose unsigned order is the numeric order of the (non-NaN) `f64`.
@@ -228,9 +245,9 @@ fn from_order_key(k: u64) -> f64 {
     f64::from_bits(if k >> 63 == 1 { k & !(1 << 63) } else { !k })
 }
 
-/// Sort by key: LSD radix (11-bit digits, passes over constant digits skipped) for large
-/// inputs, a comparison sort for small ones.
-fn radix_sort(v: &mut Vec<(u64, u32)>) {
+/// Sort by key (`key_bits` significant low bits): LSD radix (11-bit digits, passes over
+/// constant digits skipped) for large inputs, a comparison sort for small ones.
+fn radix_sort(v: &mut Vec<(u64, u32)>, key_bits: u32) {
     const BITS: u32 = 11;
     const BUCKETS: usize = 1 << BITS;
     if v.len() < 4096 {
@@ -239,7 +256,7 @@ fn radix_sort(v: &mut Vec<(u64, u32)>) {
     }
     let mut tmp = vec![(0u64, 0u32); v.len()];
     let mut shift = 0;
-    while shift < 64 {
+    while shift < key_bits {
         let mut count = vec![0usize; BUCKETS];
         for p in v.iter() {
             count[((p.0 >> shift) as usize) & (BUCKETS - 1)] += 1;
@@ -292,11 +309,20 @@ fn bootstrap_w1(
             (c1, draw_counts(rng, n2, cfg.num_eval_samples))
         })
         .collect();
+    let merged: Vec<MergedSamples> = cols1
+        .par_iter()
+        .zip(cols2)
+        .map(|(a, b)| MergedSamples::new(a, b, n1))
+        .collect();
+    let counts: Vec<Vec<u32>> = draws
+        .into_iter()
+        .map(|(c1, c2)| c1.into_iter().chain(c2).collect())
+        .collect();
     (0..cfg.num_batches * ncols)
         .into_par_iter()
-        .map(|k| {
+        .map_init(Vec::new, |terms, k| {
             let (b, c) = (k / ncols, k % ncols);
-            cols1[c].w1(&draws[b].0, &cols2[c], &draws[b].1)
+            merged[c].w1(&counts[b], terms)
         })
         .collect()
 }
@@ -487,10 +513,10 @@ fn particle_columns(
     (0..nf)
         .into_par_iter()
         .map(|c| {
-            SortedSample::new((0..n).flat_map(|j| {
+            SortedSample::from_f32((0..n).flat_map(|j| {
                 (0..p)
                     .filter(move |&k| valid(j, k))
-                    .map(move |k| (f64::from(data[(j * p + k) * f + c]), j as u32))
+                    .map(move |k| (data[(j * p + k) * f + c], j as u32))
             }))
         })
         .collect()

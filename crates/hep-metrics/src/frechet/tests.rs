@@ -81,3 +81,57 @@ fn curve_fit_port_reaches_ols_on_a_well_scaled_problem_and_respects_bounds() {
         "{a} {b}"
     );
 }
+
+#[test]
+fn one_pass_weighted_covariances_equal_the_two_pass_definition() {
+    // Several count vectors over the same rows (odd d and row counts to exercise the
+    // padding and the partial last chunk), against mean-then-centred-sum in plain loops.
+    let (n, d) = (403, 7);
+    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let x: Vec<f64> = (0..n * d)
+        .map(|i| 50.0 + (next() % 10_000) as f64 / 997.0 + (i % d) as f64)
+        .collect();
+    let counts: Vec<Vec<u32>> = (0..5)
+        .map(|b| (0..n).map(|_| (next() % (b + 2)) as u32).collect())
+        .collect();
+    let totals: Vec<usize> = counts
+        .iter()
+        .map(|c| c.iter().map(|&v| v as usize).sum())
+        .collect();
+    let refs: Vec<&[u32]> = counts.iter().map(Vec::as_slice).collect();
+    let got = weighted_mean_covs(&x, d, &column_means(&x, d), &refs, &totals);
+    for ((c, &total), (mu, cov)) in counts.iter().zip(&totals).zip(&got) {
+        let mut m = vec![0.0; d];
+        for (row, &w) in x.chunks_exact(d).zip(c) {
+            for k in 0..d {
+                m[k] += f64::from(w) * row[k];
+            }
+        }
+        m.iter_mut().for_each(|v| *v /= total as f64);
+        for k in 0..d {
+            assert!((mu[k] - m[k]).abs() <= 1e-12 * m[k].abs(), "mean {k}");
+        }
+        for i in 0..d {
+            for j in 0..d {
+                let s: f64 = x
+                    .chunks_exact(d)
+                    .zip(c)
+                    .map(|(row, &w)| f64::from(w) * (row[i] - m[i]) * (row[j] - m[j]))
+                    .sum::<f64>()
+                    / (total - 1) as f64;
+                let g = cov[i * d + j];
+                assert!(
+                    (g - s).abs() <= 1e-10 * s.abs().max(1e-3),
+                    "cov {i} {j}: {g} vs {s}"
+                );
+                assert_eq!(g, cov[j * d + i]);
+            }
+        }
+    }
+}
