@@ -40,6 +40,8 @@ import time
 
 import numpy as np
 
+from pythia_common import kin, make_pythia, wrap
+
 NPIX, PIX = 25, 0.1
 HALF = NPIX * PIX / 2  # 1.25
 R_JET, R_SUB, F_CUT = 1.0, 0.3, 0.05
@@ -53,31 +55,6 @@ WPRIME = ["NewGaugeBoson:ffbar2Wprime = on", "34:m0 = 800.",
           "24:onMode = off", "24:onIfAny = 1 2 3 4 5",
           "23:onMode = off", "23:onIfAny = 12 14 16"]
 QCD = ["HardQCD:all = on"]
-
-
-def make_pythia(settings, seed):
-    import pythia8mc
-    p = pythia8mc.Pythia("", False)
-    full = ["Beams:eCM = 13000.", "Print:quiet = on", "Random:setSeed = on",
-            f"Random:seed = {seed}"] + settings
-    for s in full:
-        if not p.readString(s):
-            raise RuntimeError(f"Pythia rejected setting: {s}")
-    if not p.init():
-        raise RuntimeError("Pythia init failed")
-    return p, full
-
-
-def kin(px, py, pz, e):
-    pt = np.hypot(px, py)
-    eta = np.arcsinh(np.divide(pz, pt, out=np.zeros_like(pz), where=pt > 0))
-    phi = np.arctan2(py, px)
-    m = np.sqrt(np.maximum(e * e - px * px - py * py - pz * pz, 0.0))
-    return pt, eta, phi, m
-
-
-def wrap(dphi):
-    return (dphi + np.pi) % (2 * np.pi) - np.pi
 
 
 def p4(rec):

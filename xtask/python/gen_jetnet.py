@@ -29,6 +29,8 @@ import time
 
 import numpy as np
 
+from pythia_common import kin, make_pythia, wrap
+
 # Hard processes per jet type, and which 2->2 outgoing partons (event record
 # entries 5 and 6) count as the "parton of interest" for matching.
 QUARK_DECAYS = "1 2 3 4 5"
@@ -51,43 +53,15 @@ PROCESSES = {
 NEUTRINOS = (12, 14, 16)
 
 
-def make_pythia(jet_type, seed, pthat_min, pthat_max, extra=()):
-    import pythia8mc
-    p = pythia8mc.Pythia("", False)
-    settings = ["Beams:eCM = 13000.",
-                f"PhaseSpace:pTHatMin = {pthat_min}",
-                f"PhaseSpace:pTHatMax = {pthat_max}",
-                "Print:quiet = on",
-                "Random:setSeed = on", f"Random:seed = {seed}"]
-    settings += PROCESSES[jet_type]["settings"] + list(extra)
-    for s in settings:
-        if not p.readString(s):
-            raise RuntimeError(f"Pythia rejected setting: {s}")
-    if not p.init():
-        raise RuntimeError("Pythia init failed")
-    return p, settings
-
-
-def _kin(px, py, pz, e):
-    pt = np.hypot(px, py)
-    eta = np.arcsinh(np.divide(pz, pt, out=np.zeros_like(pz), where=pt > 0))
-    phi = np.arctan2(py, px)
-    m = np.sqrt(np.maximum(e * e - px * px - py * py - pz * pz, 0.0))
-    return pt, eta, phi, m
-
-
-def _wrap(dphi):
-    return (dphi + np.pi) % (2 * np.pi) - np.pi
-
-
 def worker(args):
     (jet_type, n_jets, seed, cfg, chunk) = args
     import awkward as ak
     import fastjet
 
     t_start = time.time()
-    p, settings = make_pythia(jet_type, seed, cfg["pthat_min"], cfg["pthat_max"],
-                              cfg.get("extra", ()))
+    p, settings = make_pythia(
+        [f"PhaseSpace:pTHatMin = {cfg['pthat_min']}", f"PhaseSpace:pTHatMax = {cfg['pthat_max']}"]
+        + PROCESSES[jet_type]["settings"] + list(cfg.get("extra", ())), seed)
     jd = fastjet.JetDefinition(fastjet.antikt_algorithm, cfg["R"])
     npart = cfg["npart"]
     tids = PROCESSES[jet_type]["target_ids"]
@@ -126,7 +100,7 @@ def worker(args):
         hid = ak.to_numpy(hard.id)
         hpx, hpy, hpz, he = (ak.to_numpy(hard.p.px), ak.to_numpy(hard.p.py),
                              ak.to_numpy(hard.p.pz), ak.to_numpy(hard.p.e))
-        _, heta, hphi, _ = _kin(hpx, hpy, hpz, he)
+        _, heta, hphi, _ = kin(hpx, hpy, hpz, he)
         for i in range(len(ev)):
             if k >= n_jets:
                 break
@@ -136,7 +110,7 @@ def worker(args):
                 continue
             jpx, jpy, jpz, je = (ak.to_numpy(J.px), ak.to_numpy(J.py),
                                  ak.to_numpy(J.pz), ak.to_numpy(J.E))
-            jpt, jeta, jph, jm = _kin(jpx, jpy, jpz, je)
+            jpt, jeta, jph, jm = kin(jpx, jpy, jpz, je)
             order = np.argsort(-jpt)[: cfg["consider_leading"]]
             taken = 0
             for j in order:
@@ -144,18 +118,18 @@ def worker(args):
                     break
                 if not (cfg["ptmin"] <= jpt[j] <= cfg["ptmax"] and abs(jeta[j]) < cfg["etamax"]):
                     continue
-                dr = np.hypot(heta[i] - jeta[j], _wrap(hphi[i] - jph[j]))
+                dr = np.hypot(heta[i] - jeta[j], wrap(hphi[i] - jph[j]))
                 b = int(np.argmin(dr))
                 if dr[b] > cfg["R"] or abs(int(hid[i, b])) not in tids:
                     continue
                 C = cons[i][j]
                 cpx, cpy, cpz, ce = (ak.to_numpy(C.px), ak.to_numpy(C.py),
                                      ak.to_numpy(C.pz), ak.to_numpy(C.E))
-                cpt, ceta, cph, _ = _kin(cpx, cpy, cpz, ce)
+                cpt, ceta, cph, _ = kin(cpx, cpy, cpz, ce)
                 o = np.argsort(-cpt)[:npart]
                 n = len(o)
                 pf[k, :n, 0] = ceta[o] - jeta[j]
-                pf[k, :n, 1] = _wrap(cph[o] - jph[j])
+                pf[k, :n, 1] = wrap(cph[o] - jph[j])
                 pf[k, :n, 2] = cpt[o] / jpt[j]
                 pf[k, :n, 3] = 1.0
                 jf[k] = (jpt[j], jeta[j], jm[j], n)

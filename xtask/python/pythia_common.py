@@ -1,0 +1,37 @@
+"""Helpers shared by the Pythia 8 generators (gen_jetnet.py, gen_jet_images.py,
+gen_muon_images.py): Pythia set-up and four-vector kinematics."""
+
+import numpy as np
+
+# Settings every generator starts from; the seed lines follow them.
+BASE_SETTINGS = ["Beams:eCM = 13000.", "Print:quiet = on", "Random:setSeed = on"]
+
+
+def make_pythia(settings, seed):
+    """An initialised `pythia8mc.Pythia` for 13 TeV pp with `settings` and `seed`.
+
+    Returns the generator and the full list of settings it read (for provenance).
+    Raises RuntimeError naming the setting Pythia rejects, or when init fails."""
+    import pythia8mc
+    p = pythia8mc.Pythia("", False)
+    full = BASE_SETTINGS + [f"Random:seed = {seed}"] + list(settings)
+    for s in full:
+        if not p.readString(s):
+            raise RuntimeError(f"Pythia rejected setting: {s}")
+    if not p.init():
+        raise RuntimeError("Pythia init failed")
+    return p, full
+
+
+def kin(px, py, pz, e):
+    """(pT, η, φ, m) of four-vectors given as arrays; η = 0 where pT = 0."""
+    pt = np.hypot(px, py)
+    eta = np.arcsinh(np.divide(pz, pt, out=np.zeros_like(pz), where=pt > 0))
+    phi = np.arctan2(py, px)
+    m = np.sqrt(np.maximum(e * e - px * px - py * py - pz * pz, 0.0))
+    return pt, eta, phi, m
+
+
+def wrap(dphi):
+    """Δφ wrapped into [−π, π)."""
+    return (dphi + np.pi) % (2 * np.pi) - np.pi
