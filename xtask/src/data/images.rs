@@ -6,12 +6,65 @@
 //! `../shared/spec/data-generation.md` §3); `xtask/python/images_to_parquet.py` converts its
 //! `.npz` output. Both run in the pinned `data` venv.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
 
 use crate::python::{Venv, run as run_cmd};
+use hep_data::images::ImageDataset;
+
+/// What the two image generators (`muon-images`, `jet-images`) are both asked for.
+#[derive(Args)]
+pub struct ImageSetArgs {
+    /// Number of images.
+    #[arg(long)]
+    pub n: usize,
+    /// Seed; Pythia's seeds (and the pile-up draws) are derived from it.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Output Parquet file.
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
+/// Converts a generator's `.npz` to `images-v1` Parquet at `out` with the provenance
+/// `record` (`kind` is `images_to_parquet.py --kind`), removes the `.npz`, reads the file
+/// back through hep-data (validation) and prints its size and zero-pixel fraction.
+pub(super) fn write_images(
+    venv: &Venv,
+    npz: &Path,
+    out: &Path,
+    record: &serde_json::Value,
+    kind: &str,
+) -> Result<ImageDataset> {
+    if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)?;
+    }
+    run_cmd(
+        venv.script("images_to_parquet.py")
+            .arg(npz)
+            .arg(out)
+            .arg(record.to_string())
+            .args(["--kind", kind]),
+    )
+    .context("converting to Parquet")?;
+    std::fs::remove_file(npz).ok();
+    let ds = hep_data::images::read_images(out)
+        .with_context(|| format!("validating {}", out.display()))?;
+    let zeros = ds.pixels().iter().filter(|&&v| v == 0.0).count() as f64 / ds.pixels().len() as f64;
+    println!(
+        "wrote {} ({} images {}×{}, pixel {}, zero pixels {:.2}%, {:.2} MB)",
+        out.display(),
+        ds.len(),
+        ds.height(),
+        ds.width(),
+        ds.pixel_size(),
+        100.0 * zeros,
+        std::fs::metadata(out)?.len() as f64 / 1e6
+    );
+    Ok(ds)
+}
 
 /// Arguments of `data muon-images`.
 #[derive(Args)]
@@ -19,15 +72,8 @@ pub struct MuonImagesArgs {
     /// `iso` (Z' → μμ, label 1) or `noniso` (b b̄, label 0).
     #[arg(long)]
     class: String,
-    /// Number of images.
-    #[arg(long)]
-    n: usize,
-    /// Seed of Pythia and of the pile-up draws.
-    #[arg(long, default_value_t = 1)]
-    seed: u64,
-    /// Output Parquet file.
-    #[arg(long)]
-    out: PathBuf,
+    #[command(flatten)]
+    set: ImageSetArgs,
     /// Size of the pre-generated min-bias pile-up pool.
     #[arg(long, default_value_t = 3000)]
     pool: usize,
@@ -39,53 +85,26 @@ pub fn run(a: MuonImagesArgs) -> Result<()> {
         "noniso" => "bkg",
         other => bail!("--class {other}: expected iso or noniso"),
     };
+    let (n, seed, out) = (a.set.n, a.set.seed, &a.set.out);
     let venv = Venv::ensure("data", "requirements-data.txt")?;
-    let root = crate::workspace_root();
-    let tmp = root.join("target/xtask-tmp");
+    let tmp = crate::workspace_root().join("target/xtask-tmp");
     std::fs::create_dir_all(&tmp)?;
-    let npz = tmp.join(format!("muon_{cls}_{}.npz", a.seed));
+    let npz = tmp.join(format!("muon_{cls}_{seed}_{}.npz", std::process::id()));
     // the calorimeter settings that reproduce the paper's ~98.8% zero pixels (spec §3)
     run_cmd(
         venv.script("gen_muon_images.py")
-            .args([
-                "--class",
-                cls,
-                "--n",
-                &a.n.to_string(),
-                "--seed",
-                &a.seed.to_string(),
-            ])
-            .args([
-                "--pool",
-                &a.pool.to_string(),
-                "--calo",
-                "--charged-ptmin",
-                "0.9",
-            ])
+            .args(["--class", cls, "--n", &n.to_string()])
+            .args(["--seed", &seed.to_string(), "--pool", &a.pool.to_string()])
+            .args(["--calo", "--charged-ptmin", "0.9"])
             .args(["--pixel-threshold", "0.5", "--out"])
             .arg(&npz),
     )
     .context("generating muon images")?;
     let record = serde_json::json!({
-        "command": format!("cargo xtask data muon-images --class {} --n {} --seed {} --out {}", a.class, a.n, a.seed, a.out.display()),
+        "command": format!("cargo xtask data muon-images --class {} --n {n} --seed {seed} --out {}", a.class, out.display()),
         "class": a.class,
         "calorimeter": "charged pT > 0.9 GeV, EM 10%/sqrt(E), HAD 50%/sqrt(E) smearing, pixel threshold 0.5 GeV",
     });
-    run_cmd(
-        venv.script("images_to_parquet.py")
-            .arg(&npz)
-            .arg(&a.out)
-            .arg(record.to_string()),
-    )
-    .context("converting to Parquet")?;
-    let ds = hep_data::images::read_images(&a.out)
-        .with_context(|| format!("validating {}", a.out.display()))?;
-    let zeros = ds.pixels().iter().filter(|&&v| v == 0.0).count() as f64 / ds.pixels().len() as f64;
-    println!(
-        "wrote {} ({} images, zero pixels {:.2}%)",
-        a.out.display(),
-        ds.len(),
-        100.0 * zeros
-    );
+    write_images(&venv, &npz, out, &record, "muon-calo")?;
     Ok(())
 }

@@ -14,11 +14,10 @@
 //! The generator is `xtask/python/gen_jet_images.py`; `xtask/python/images_to_parquet.py
 //! --kind jet-image` converts its `.npz` output. Both run in the pinned `data` venv.
 
-use std::path::PathBuf;
-
 use anyhow::{Context, Result, bail};
 use clap::Args;
 
+use super::images::{ImageSetArgs, write_images};
 use crate::python::{Venv, run as run_cmd};
 
 /// Arguments of `data jet-images`.
@@ -27,15 +26,8 @@ pub struct JetImagesArgs {
     /// `wprime` (W' → W Z, label 1) or `qcd` (HardQCD:all, label 0).
     #[arg(long)]
     class: String,
-    /// Number of images.
-    #[arg(long)]
-    n: usize,
-    /// Seed; the Pythia seed is seed·1000 + 1.
-    #[arg(long, default_value_t = 1)]
-    seed: u64,
-    /// Output Parquet file.
-    #[arg(long)]
-    out: PathBuf,
+    #[command(flatten)]
+    set: ImageSetArgs,
     /// Lower edge of the QCD p̂T window (GeV); LAGAN used 100.
     #[arg(long, default_value_t = 150.0)]
     pthat_min: f64,
@@ -45,12 +37,13 @@ pub struct JetImagesArgs {
 }
 
 pub fn run(a: JetImagesArgs) -> Result<()> {
+    let (n, seed, out) = (a.set.n, a.set.seed, &a.set.out);
     let label = match a.class.as_str() {
         "wprime" => 1,
         "qcd" => 0,
         other => bail!("--class {other}: expected wprime or qcd"),
     };
-    if a.n == 0 {
+    if n == 0 {
         bail!("--n must be positive");
     }
     if !(a.pthat_min >= 0.0 && a.pthat_min < a.pthat_max) {
@@ -66,32 +59,32 @@ pub fn run(a: JetImagesArgs) -> Result<()> {
     let npz = tmp.join(format!(
         "jetimg_{}_{}_{}.npz",
         a.class,
-        a.seed,
+        seed,
         std::process::id()
     ));
     let mut gen_cmd = venv.script("gen_jet_images.py");
     gen_cmd
         .args(["--class", &a.class])
-        .args(["--n", &a.n.to_string()])
-        .args(["--seed", &a.seed.to_string()])
+        .args(["--n", &n.to_string()])
+        .args(["--seed", &seed.to_string()])
         .args(["--pthat-min", &a.pthat_min.to_string()])
         .args(["--pthat-max", &a.pthat_max.to_string()])
         .arg("--out")
         .arg(&npz);
     eprintln!(
         "generating {} {} jet images with Pythia 8 + FastJet (seed {})",
-        a.n, a.class, a.seed
+        n, a.class, seed
     );
     run_cmd(&mut gen_cmd).context("generating jet images")?;
     let qcd_window = (label == 0).then_some([a.pthat_min, a.pthat_max]);
     let mut command = format!(
-        "cargo xtask data jet-images --class {} --n {} --seed {}",
-        a.class, a.n, a.seed
+        "cargo xtask data jet-images --class {} --n {n} --seed {seed}",
+        a.class
     );
     if label == 0 {
         command += &format!(" --pthat-min {} --pthat-max {}", a.pthat_min, a.pthat_max);
     }
-    command += &format!(" --out {}", a.out.display());
+    command += &format!(" --out {}", out.display());
     let record = serde_json::json!({
         "command": command,
         "producer": format!("xtask {}", env!("CARGO_PKG_VERSION")),
@@ -101,33 +94,9 @@ pub fn run(a: JetImagesArgs) -> Result<()> {
         "qcd_pthat_window_gev": qcd_window,
         "reference": "de Oliveira, Paganini, Nachman, arXiv:1701.05927; data recipe of lukedeo/jet-generation",
     });
-    if let Some(dir) = a.out.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir)?;
-    }
-    run_cmd(
-        venv.script("images_to_parquet.py")
-            .arg(&npz)
-            .arg(&a.out)
-            .arg(record.to_string())
-            .args(["--kind", "jet-image"]),
-    )
-    .context("converting to Parquet")?;
-    std::fs::remove_file(&npz).ok();
-    let ds = hep_data::images::read_images(&a.out)
-        .with_context(|| format!("validating {}", a.out.display()))?;
+    let ds = write_images(&venv, &npz, out, &record, "jet-image")?;
     if ds.kind() != hep_data::images::ImageKind::JetImage || ds.muon_pt().is_some() {
-        bail!("{}: not a jet-image file", a.out.display());
+        bail!("{}: not a jet-image file", out.display());
     }
-    let zeros = ds.pixels().iter().filter(|&&v| v == 0.0).count() as f64 / ds.pixels().len() as f64;
-    println!(
-        "wrote {} ({} images {}×{}, pixel {}, zero pixels {:.2}%, {:.2} MB)",
-        a.out.display(),
-        ds.len(),
-        ds.height(),
-        ds.width(),
-        ds.pixel_size(),
-        100.0 * zeros,
-        std::fs::metadata(&a.out)?.len() as f64 / 1e6
-    );
     Ok(())
 }
