@@ -16,6 +16,7 @@ use std::sync::Arc;
 use arrow_array::{Array, ArrayRef, Float32Array, ListArray, RecordBatch, UInt8Array};
 use arrow_schema::{DataType, Field, Schema};
 
+use crate::sparse_pixels::{FileMeta, check_no_nulls, has_column, require_column};
 use crate::{Error, Result, Source};
 
 /// The format name in the Parquet metadata.
@@ -331,13 +332,6 @@ pub fn write_images(path: &Path, ds: &ImageDataset) -> Result<()> {
     crate::sparse_pixels::write_batch_atomic(path, schema, &batch)
 }
 
-fn same_type(a: &DataType, b: &DataType) -> bool {
-    match (a, b) {
-        (DataType::List(x), DataType::List(y)) => x.data_type() == y.data_type(),
-        _ => a == b,
-    }
-}
-
 /// Read and validate an `images-v1` Parquet file.
 ///
 /// # Errors
@@ -348,63 +342,28 @@ pub fn read_images(path: &Path) -> Result<ImageDataset> {
     let source = Source::from(path);
     let builder = crate::sparse_pixels::open_parquet(path)?;
     let schema = builder.schema().clone();
-    let meta = schema.metadata();
-    let get = |key: &str| -> Result<&String> {
-        meta.get(key).ok_or_else(|| Error::Metadata {
-            file: source.clone(),
-            key: key.to_string(),
-            reason: "missing".into(),
-        })
+    let meta = FileMeta {
+        source: &source,
+        meta: schema.metadata(),
     };
-    if get("hep-data.format")? != FORMAT {
-        return Err(Error::Metadata {
-            file: source.clone(),
-            key: "hep-data.format".into(),
-            reason: format!("expected {FORMAT}, found {}", get("hep-data.format")?),
-        });
-    }
-    let num = |key: &str| -> Result<f64> {
-        get(key)?.parse::<f64>().map_err(|_| Error::Metadata {
-            file: source.clone(),
-            key: key.to_string(),
-            reason: "not a number".into(),
-        })
-    };
-    let kind: ImageKind = get("image.kind")?
-        .parse()
-        .map_err(|e: Error| Error::Metadata {
-            file: source.clone(),
-            key: "image.kind".into(),
-            reason: e.to_string(),
-        })?;
-    let (h, w) = (num("image.height")? as usize, num("image.width")? as usize);
-    let pixel_size = num("image.pixel_size")? as f32;
-    let expect = |name: &str, dt: &DataType| -> Result<bool> {
-        match schema.field_with_name(name) {
-            Err(_) => Ok(false),
-            // list item names differ between writers (arrow-rs "item", pyarrow "element")
-            Ok(f) if same_type(f.data_type(), dt) => Ok(true),
-            Ok(f) => Err(Error::ColumnType {
-                file: source.clone(),
-                column: name.to_string(),
-                expected: format!("{dt:?}"),
-                found: format!("{:?}", f.data_type()),
-            }),
-        }
-    };
-    for (name, dt) in [
-        ("label", DataType::UInt8),
-        ("pixel", crate::sparse_pixels::index_type()),
-        ("value", crate::sparse_pixels::value_type()),
-    ] {
-        if !expect(name, &dt)? {
-            return Err(Error::MissingColumn {
-                file: source.clone(),
-                column: name.to_string(),
-            });
-        }
-    }
-    let has_pt = expect("muon_pt", &DataType::Float32)?;
+    meta.require_format(FORMAT)?;
+    let kind: ImageKind = meta.parse("image.kind")?;
+    let (h, w): (usize, usize) = (meta.parse("image.height")?, meta.parse("image.width")?);
+    let pixel_size: f32 = meta.parse("image.pixel_size")?;
+    require_column(&schema, &source, "label", &DataType::UInt8)?;
+    require_column(
+        &schema,
+        &source,
+        "pixel",
+        &crate::sparse_pixels::index_type(),
+    )?;
+    require_column(
+        &schema,
+        &source,
+        "value",
+        &crate::sparse_pixels::value_type(),
+    )?;
+    let has_pt = has_column(&schema, &source, "muon_pt", &DataType::Float32)?;
     let reader = builder.build().map_err(|e| Error::NotParquet {
         file: source.clone(),
         reason: e.to_string(),
@@ -422,25 +381,13 @@ pub fn read_images(path: &Path) -> Result<ImageDataset> {
                 .clone()
         };
         let l = col("label");
+        check_no_nulls(&l, &source, "label", row0)?;
         let l = l.as_any().downcast_ref::<UInt8Array>().expect("checked");
-        if let Some(r) = (0..l.len()).find(|&r| l.is_null(r)) {
-            return Err(Error::Null {
-                file: source.clone(),
-                column: "label".into(),
-                row: row0 + r,
-            });
-        }
         labels.extend(l.values().iter().copied());
         if has_pt {
             let p = col("muon_pt");
+            check_no_nulls(&p, &source, "muon_pt", row0)?;
             let p = p.as_any().downcast_ref::<Float32Array>().expect("checked");
-            if let Some(r) = (0..p.len()).find(|&r| p.is_null(r)) {
-                return Err(Error::Null {
-                    file: source.clone(),
-                    column: "muon_pt".into(),
-                    row: row0 + r,
-                });
-            }
             pts.extend(p.values().iter().copied());
         }
         let (pix, val) = (col("pixel"), col("value"));
@@ -468,8 +415,8 @@ pub fn read_images(path: &Path) -> Result<ImageDataset> {
         labels,
         has_pt.then_some(pts),
     )?;
-    Ok(match meta.get("hep-data.provenance") {
-        Some(p) => ds.with_provenance(p.clone()),
+    Ok(match meta.provenance() {
+        Some(p) => ds.with_provenance(p),
         None => ds,
     })
 }

@@ -163,3 +163,119 @@ pub(crate) fn open_parquet(
         }
     })
 }
+
+/// The key–value metadata of a sparse-pixel Parquet file, with typed errors naming the file
+/// and the key.
+pub(crate) struct FileMeta<'a> {
+    pub(crate) source: &'a Source,
+    pub(crate) meta: &'a arrow_schema::Metadata,
+}
+
+impl FileMeta<'_> {
+    fn error(&self, key: &str, reason: String) -> Error {
+        Error::Metadata {
+            file: self.source.clone(),
+            key: key.to_string(),
+            reason,
+        }
+    }
+
+    /// The value of `key`; [`Error::Metadata`] when it is missing.
+    pub(crate) fn get(&self, key: &str) -> Result<&str> {
+        self.meta
+            .get(key)
+            .map(String::as_str)
+            .ok_or_else(|| self.error(key, "missing".into()))
+    }
+
+    /// `key` parsed as `T` ([`std::str::FromStr`]); [`Error::Metadata`] with the parse error.
+    pub(crate) fn parse<T>(&self, key: &str) -> Result<T>
+    where
+        T: std::str::FromStr,
+        T::Err: std::fmt::Display,
+    {
+        self.get(key)?
+            .parse()
+            .map_err(|e: T::Err| self.error(key, format!("{e}")))
+    }
+
+    /// Requires `hep-data.format` to be `format`.
+    pub(crate) fn require_format(&self, format: &str) -> Result<()> {
+        match self.meta.get("hep-data.format") {
+            Some(f) if f == format => Ok(()),
+            other => Err(self.error(
+                "hep-data.format",
+                format!("expected {format}, found {other:?}"),
+            )),
+        }
+    }
+
+    /// The provenance record, if the file has one.
+    pub(crate) fn provenance(&self) -> Option<String> {
+        self.meta.get("hep-data.provenance").cloned()
+    }
+}
+
+/// Whether column `name` exists with type `dt` (list item names are ignored: arrow-rs writes
+/// "item", pyarrow "element"): `Ok(false)` when absent, [`Error::ColumnType`] when present
+/// with another type.
+pub(crate) fn has_column(
+    schema: &arrow_schema::Schema,
+    source: &Source,
+    name: &str,
+    dt: &DataType,
+) -> Result<bool> {
+    let Ok(f) = schema.field_with_name(name) else {
+        return Ok(false);
+    };
+    let same = match (f.data_type(), dt) {
+        (DataType::List(a), DataType::List(b)) => a.data_type() == b.data_type(),
+        (a, b) => a == b,
+    };
+    if same {
+        Ok(true)
+    } else {
+        Err(Error::ColumnType {
+            file: source.clone(),
+            column: name.to_string(),
+            expected: format!("{dt:?}"),
+            found: format!("{:?}", f.data_type()),
+        })
+    }
+}
+
+/// [`has_column`] for a required column: [`Error::MissingColumn`] when absent.
+pub(crate) fn require_column(
+    schema: &arrow_schema::Schema,
+    source: &Source,
+    name: &str,
+    dt: &DataType,
+) -> Result<()> {
+    if has_column(schema, source, name, dt)? {
+        Ok(())
+    } else {
+        Err(Error::MissingColumn {
+            file: source.clone(),
+            column: name.to_string(),
+        })
+    }
+}
+
+/// [`Error::Null`] for the first null of `array` (column `name`, rows numbered from
+/// `row0`), if any.
+pub(crate) fn check_no_nulls(
+    array: &dyn Array,
+    source: &Source,
+    name: &str,
+    row0: usize,
+) -> Result<()> {
+    if array.null_count() == 0 {
+        return Ok(());
+    }
+    let r = (0..array.len()).find(|&r| array.is_null(r)).unwrap_or(0);
+    Err(Error::Null {
+        file: source.clone(),
+        column: name.to_string(),
+        row: row0 + r,
+    })
+}

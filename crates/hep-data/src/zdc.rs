@@ -20,6 +20,7 @@ use std::sync::Arc;
 use arrow_array::{Array, ArrayRef, Float32Array, Int32Array, ListArray, RecordBatch};
 use arrow_schema::{DataType, Field, Schema};
 
+use crate::sparse_pixels::{FileMeta, check_no_nulls, require_column};
 use crate::{Error, Result, Source};
 
 /// Number of conditioning attributes per particle.
@@ -381,55 +382,29 @@ pub fn write_zdc(path: &Path, ds: &ZdcDataset) -> Result<()> {
 pub fn read_zdc(path: &Path) -> Result<ZdcDataset> {
     let source = Source::from(path);
     let builder = crate::sparse_pixels::open_parquet(path)?;
-    let meta = builder.schema().metadata().clone();
-    let meta_err = |key: &str, reason: String| Error::Metadata {
-        file: source.clone(),
-        key: key.to_string(),
-        reason,
-    };
-    match meta.get("hep-data.format") {
-        Some(f) if f == FORMAT => {}
-        other => {
-            return Err(meta_err(
-                "hep-data.format",
-                format!("expected {FORMAT}, found {other:?}"),
-            ));
-        }
-    }
-    let detector: ZdcDetector = meta
-        .get("zdc.detector")
-        .ok_or_else(|| meta_err("zdc.detector", "missing".into()))?
-        .parse()
-        .map_err(|e: Error| meta_err("zdc.detector", e.to_string()))?;
     let schema = builder.schema().clone();
-    let expect = |name: &str, dt: &DataType| -> Result<()> {
-        let f = schema
-            .field_with_name(name)
-            .map_err(|_| Error::MissingColumn {
-                file: source.clone(),
-                column: name.to_string(),
-            })?;
-        let ok = match (f.data_type(), dt) {
-            (DataType::List(a), DataType::List(b)) => a.data_type() == b.data_type(),
-            (a, b) => a == b,
-        };
-        if ok {
-            Ok(())
-        } else {
-            Err(Error::ColumnType {
-                file: source.clone(),
-                column: name.to_string(),
-                expected: format!("{dt:?}"),
-                found: format!("{:?}", f.data_type()),
-            })
-        }
+    let meta = FileMeta {
+        source: &source,
+        meta: schema.metadata(),
     };
+    meta.require_format(FORMAT)?;
+    let detector: ZdcDetector = meta.parse("zdc.detector")?;
     for n in CONDITION_NAMES {
-        expect(n, &DataType::Float32)?;
+        require_column(&schema, &source, n, &DataType::Float32)?;
     }
-    expect("pdg", &DataType::Int32)?;
-    expect("pixel", &crate::sparse_pixels::index_type())?;
-    expect("count", &crate::sparse_pixels::value_type())?;
+    require_column(&schema, &source, "pdg", &DataType::Int32)?;
+    require_column(
+        &schema,
+        &source,
+        "pixel",
+        &crate::sparse_pixels::index_type(),
+    )?;
+    require_column(
+        &schema,
+        &source,
+        "count",
+        &crate::sparse_pixels::value_type(),
+    )?;
     let reader = builder.build().map_err(|e| Error::NotParquet {
         file: source.clone(),
         reason: e.to_string(),
@@ -447,11 +422,10 @@ pub fn read_zdc(path: &Path) -> Result<ZdcDataset> {
         })?;
         let rows = batch.num_rows();
         let col = |name: &str| batch.column(batch.schema().index_of(name).expect("checked"));
-        let null_err = |column: &str, row: usize| Error::Null {
-            file: source.clone(),
-            column: column.to_string(),
-            row,
-        };
+        for n in CONDITION_NAMES {
+            check_no_nulls(col(n), &source, n, row0)?;
+        }
+        check_no_nulls(col("pdg"), &source, "pdg", row0)?;
         let conds: Vec<&Float32Array> = CONDITION_NAMES
             .iter()
             .map(|n| {
@@ -461,20 +435,10 @@ pub fn read_zdc(path: &Path) -> Result<ZdcDataset> {
                     .expect("checked")
             })
             .collect();
-        for (k, c) in conds.iter().enumerate() {
-            if c.null_count() > 0 {
-                let r = (0..rows).find(|&r| c.is_null(r)).unwrap_or(0);
-                return Err(null_err(CONDITION_NAMES[k], row0 + r));
-            }
-        }
         let ids = col("pdg")
             .as_any()
             .downcast_ref::<Int32Array>()
             .expect("checked");
-        if ids.null_count() > 0 {
-            let r = (0..rows).find(|&r| ids.is_null(r)).unwrap_or(0);
-            return Err(null_err("pdg", row0 + r));
-        }
         let pix = col("pixel")
             .as_any()
             .downcast_ref::<ListArray>()
@@ -503,8 +467,8 @@ pub fn read_zdc(path: &Path) -> Result<ZdcDataset> {
         return Err(Error::NoJets { file: source });
     }
     let ds = ZdcDataset::validated(&source, detector, responses, conditions, pdg)?;
-    Ok(match meta.get("hep-data.provenance") {
-        Some(p) => ds.with_provenance(p.clone()),
+    Ok(match meta.provenance() {
+        Some(p) => ds.with_provenance(p),
         None => ds,
     })
 }
