@@ -16,7 +16,7 @@ use std::sync::Arc;
 use arrow_array::{Array, ArrayRef, Float32Array, ListArray, RecordBatch, UInt8Array};
 use arrow_schema::{DataType, Field, Schema};
 
-use crate::sparse_pixels::{FileMeta, check_no_nulls, has_column, require_column};
+use crate::sparse_pixels::{FileMeta, check_no_nulls, has_column, open_sparse, require_column};
 use crate::{Error, Result, Source};
 
 /// The format name in the Parquet metadata.
@@ -339,30 +339,12 @@ pub fn write_images(path: &Path, ds: &ImageDataset) -> Result<()> {
 /// [`Error::MissingColumn`], [`Error::ColumnType`], [`Error::Null`], [`Error::ListLength`],
 /// [`Error::Shape`], [`Error::NonFinite`], [`Error::Param`], [`Error::NoJets`] (no rows).
 pub fn read_images(path: &Path) -> Result<ImageDataset> {
-    let source = Source::from(path);
-    let builder = crate::sparse_pixels::open_parquet(path)?;
-    let schema = builder.schema().clone();
-    let meta = FileMeta {
-        source: &source,
-        meta: schema.metadata(),
-    };
-    meta.require_format(FORMAT)?;
+    let (source, builder, schema) = open_sparse(path, FORMAT, "value")?;
+    let meta = FileMeta::new(&source, &schema);
     let kind: ImageKind = meta.parse("image.kind")?;
     let (h, w): (usize, usize) = (meta.parse("image.height")?, meta.parse("image.width")?);
     let pixel_size: f32 = meta.parse("image.pixel_size")?;
     require_column(&schema, &source, "label", &DataType::UInt8)?;
-    require_column(
-        &schema,
-        &source,
-        "pixel",
-        &crate::sparse_pixels::index_type(),
-    )?;
-    require_column(
-        &schema,
-        &source,
-        "value",
-        &crate::sparse_pixels::value_type(),
-    )?;
     let has_pt = has_column(&schema, &source, "muon_pt", &DataType::Float32)?;
     let reader = builder.build().map_err(|e| Error::NotParquet {
         file: source.clone(),

@@ -164,6 +164,31 @@ pub(crate) fn open_parquet(
     })
 }
 
+/// A reader of a sparse-pixel Parquet file whose `hep-data.format` is `format` and whose
+/// `pixel` index column and `value_column` (the non-zero values) have the sparse-pixel
+/// types; the caller checks its own metadata and columns on the returned schema.
+pub(crate) type SparseOpen = (
+    Source,
+    parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder<std::fs::File>,
+    arrow_schema::SchemaRef,
+);
+
+/// Opens `path` (see [`SparseOpen`]): the errors of [`open_parquet`], [`Error::Metadata`]
+/// for another format, [`Error::MissingColumn`] / [`Error::ColumnType`] for the two columns.
+pub(crate) fn open_sparse(
+    path: &std::path::Path,
+    format: &str,
+    value_column: &str,
+) -> Result<SparseOpen> {
+    let source = Source::from(path);
+    let builder = open_parquet(path)?;
+    let schema = builder.schema().clone();
+    FileMeta::new(&source, &schema).require_format(format)?;
+    require_column(&schema, &source, "pixel", &index_type())?;
+    require_column(&schema, &source, value_column, &value_type())?;
+    Ok((source, builder, schema))
+}
+
 /// The key–value metadata of a sparse-pixel Parquet file, with typed errors naming the file
 /// and the key.
 pub(crate) struct FileMeta<'a> {
@@ -171,7 +196,14 @@ pub(crate) struct FileMeta<'a> {
     pub(crate) meta: &'a arrow_schema::Metadata,
 }
 
-impl FileMeta<'_> {
+impl<'a> FileMeta<'a> {
+    pub(crate) fn new(source: &'a Source, schema: &'a arrow_schema::Schema) -> Self {
+        Self {
+            source,
+            meta: schema.metadata(),
+        }
+    }
+
     fn error(&self, key: &str, reason: String) -> Error {
         Error::Metadata {
             file: self.source.clone(),

@@ -20,7 +20,7 @@ use std::sync::Arc;
 use arrow_array::{Array, ArrayRef, Float32Array, Int32Array, ListArray, RecordBatch};
 use arrow_schema::{DataType, Field, Schema};
 
-use crate::sparse_pixels::{FileMeta, check_no_nulls, require_column};
+use crate::sparse_pixels::{FileMeta, check_no_nulls, open_sparse, require_column};
 use crate::{Error, Result, Source};
 
 /// Number of conditioning attributes per particle.
@@ -380,31 +380,13 @@ pub fn write_zdc(path: &Path, ds: &ZdcDataset) -> Result<()> {
 /// pixel index outside the grid or not increasing), [`Error::NonFinite`], and a
 /// [`Error::Param`] for a negative count; [`Error::NoJets`] for a file without rows.
 pub fn read_zdc(path: &Path) -> Result<ZdcDataset> {
-    let source = Source::from(path);
-    let builder = crate::sparse_pixels::open_parquet(path)?;
-    let schema = builder.schema().clone();
-    let meta = FileMeta {
-        source: &source,
-        meta: schema.metadata(),
-    };
-    meta.require_format(FORMAT)?;
+    let (source, builder, schema) = open_sparse(path, FORMAT, "count")?;
+    let meta = FileMeta::new(&source, &schema);
     let detector: ZdcDetector = meta.parse("zdc.detector")?;
     for n in CONDITION_NAMES {
         require_column(&schema, &source, n, &DataType::Float32)?;
     }
     require_column(&schema, &source, "pdg", &DataType::Int32)?;
-    require_column(
-        &schema,
-        &source,
-        "pixel",
-        &crate::sparse_pixels::index_type(),
-    )?;
-    require_column(
-        &schema,
-        &source,
-        "count",
-        &crate::sparse_pixels::value_type(),
-    )?;
     let reader = builder.build().map_err(|e| Error::NotParquet {
         file: source.clone(),
         reason: e.to_string(),
