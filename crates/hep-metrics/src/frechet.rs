@@ -64,35 +64,22 @@ impl Default for FpdConfig {
     }
 }
 
+with_setters!(FpdConfig {
+    /// Set the batches per batch size.
+    with_num_batches(num_batches: usize),
+    /// Set the number of batch sizes.
+    with_num_points(num_points: usize),
+    /// Set `normalise`.
+    with_normalise(normalise: bool),
+    /// Set the seed.
+    with_seed(seed: u64),
+});
+
 impl FpdConfig {
     /// Set the smallest and largest batch sizes.
     pub fn with_samples(mut self, min_samples: usize, max_samples: usize) -> Self {
         self.min_samples = min_samples;
         self.max_samples = max_samples;
-        self
-    }
-
-    /// Set the batches per batch size.
-    pub fn with_num_batches(mut self, n: usize) -> Self {
-        self.num_batches = n;
-        self
-    }
-
-    /// Set the number of batch sizes.
-    pub fn with_num_points(mut self, n: usize) -> Self {
-        self.num_points = n;
-        self
-    }
-
-    /// Set `normalise`.
-    pub fn with_normalise(mut self, on: bool) -> Self {
-        self.normalise = on;
-        self
-    }
-
-    /// Set the seed.
-    pub fn with_seed(mut self, seed: u64) -> Self {
-        self.seed = seed;
         self
     }
 

@@ -49,31 +49,16 @@ impl Default for KpdConfig {
     }
 }
 
-impl KpdConfig {
+with_setters!(KpdConfig {
     /// Set the number of batches.
-    pub fn with_num_batches(mut self, n: usize) -> Self {
-        self.num_batches = n;
-        self
-    }
-
+    with_num_batches(num_batches: usize),
     /// Set the batch size.
-    pub fn with_batch_size(mut self, n: usize) -> Self {
-        self.batch_size = n;
-        self
-    }
-
+    with_batch_size(batch_size: usize),
     /// Set `normalise`.
-    pub fn with_normalise(mut self, on: bool) -> Self {
-        self.normalise = on;
-        self
-    }
-
+    with_normalise(normalise: bool),
     /// Set the base seed.
-    pub fn with_seed(mut self, seed: u64) -> Self {
-        self.seed = seed;
-        self
-    }
-}
+    with_seed(seed: u64),
+});
 
 /// KPD with the per-batch MMD² values.
 #[derive(Debug, Clone, PartialEq)]

@@ -42,6 +42,22 @@
 //!   arXiv:1902.02346.
 #![warn(missing_docs)]
 
+/// `with_*` setters of a config struct: `with_setters!(Config { /// doc\n with_x(x: T) })`
+/// expands to `pub fn with_x(mut self, x: T) -> Self { self.x = x; self }`.
+macro_rules! with_setters {
+    ($ty:ty { $( $(#[$doc:meta])* $setter:ident($field:ident: $t:ty) ),* $(,)? }) => {
+        impl $ty {
+            $(
+                $(#[$doc])*
+                pub fn $setter(mut self, $field: $t) -> Self {
+                    self.$field = $field;
+                    self
+                }
+            )*
+        }
+    };
+}
+
 mod error;
 mod linalg;
 mod numpy;

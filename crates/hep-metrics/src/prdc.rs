@@ -53,31 +53,16 @@ impl Default for PrdcConfig {
     }
 }
 
-impl PrdcConfig {
+with_setters!(PrdcConfig {
     /// Set `nearest_k`.
-    pub fn with_nearest_k(mut self, k: usize) -> Self {
-        self.nearest_k = k;
-        self
-    }
-
+    with_nearest_k(nearest_k: usize),
     /// Set `num_samples`.
-    pub fn with_num_samples(mut self, n: usize) -> Self {
-        self.num_samples = n;
-        self
-    }
-
+    with_num_samples(num_samples: usize),
     /// Set `normalise`.
-    pub fn with_normalise(mut self, on: bool) -> Self {
-        self.normalise = on;
-        self
-    }
-
+    with_normalise(normalise: bool),
     /// Set the seed.
-    pub fn with_seed(mut self, seed: u64) -> Self {
-        self.seed = seed;
-        self
-    }
-}
+    with_seed(seed: u64),
+});
 
 /// The four metrics, each in `[0, 1]` except density (unbounded, 1 for matching
 /// distributions).

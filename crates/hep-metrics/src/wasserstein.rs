@@ -47,19 +47,14 @@ impl Default for Bootstrap {
     }
 }
 
-impl Bootstrap {
+with_setters!(Bootstrap {
     /// Set `num_eval_samples`.
-    pub fn with_num_eval_samples(mut self, n: usize) -> Self {
-        self.num_eval_samples = n;
-        self
-    }
-
+    with_num_eval_samples(num_eval_samples: usize),
     /// Set `num_batches`.
-    pub fn with_num_batches(mut self, n: usize) -> Self {
-        self.num_batches = n;
-        self
-    }
+    with_num_batches(num_batches: usize),
+});
 
+impl Bootstrap {
     /// # Errors
     /// [`Error::InvalidParameter`] when either count is zero.
     pub fn check(&self) -> Result<()> {
@@ -475,25 +470,14 @@ impl Default for W1pConfig {
     }
 }
 
-impl W1pConfig {
+with_setters!(W1pConfig {
     /// Set the bootstrap sizes.
-    pub fn with_bootstrap(mut self, b: Bootstrap) -> Self {
-        self.bootstrap = b;
-        self
-    }
-
+    with_bootstrap(bootstrap: Bootstrap),
     /// Set `exclude_zeros`.
-    pub fn with_exclude_zeros(mut self, on: bool) -> Self {
-        self.exclude_zeros = on;
-        self
-    }
-
+    with_exclude_zeros(exclude_zeros: bool),
     /// Set `num_particle_features` (0 = all).
-    pub fn with_num_particle_features(mut self, n: usize) -> Self {
-        self.num_particle_features = n;
-        self
-    }
-}
+    with_num_particle_features(num_particle_features: usize),
+});
 
 /// Valid particles of one set as one presorted sample per feature.
 fn particle_columns(
