@@ -18,6 +18,7 @@ use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
 use hep_data::JetType;
 use hep_models::particlenet::ParticleNet;
+use rayon::prelude::*;
 
 use crate::frechet::{frechet_distance, weighted_mean_cov};
 use crate::{Error, JetsView, Result};
@@ -32,7 +33,7 @@ pub const FPND_MAX_JETS: usize = 50_000;
 /// Particles per jet the network was trained on.
 pub const FPND_PARTICLES: usize = 30;
 const SUPPORTED: &[&str] = &["g", "q", "t"];
-const BATCH: usize = 1000;
+const BATCH: usize = 64;
 
 fn model_err(e: impl std::fmt::Display) -> Error {
     Error::Model {
@@ -107,21 +108,25 @@ pub fn fpnd_activations(jets: JetsView<'_>) -> Result<Vec<f64>> {
     let net = ParticleNet::new(p, VarBuilder::from_tensors(weights, DType::F32, &dev))
         .map_err(model_err)?;
     let norm = hep_data::normalise::fpnd_norm();
-    let mut out = Vec::with_capacity(n * 256);
-    for start in (0..n).step_by(BATCH) {
-        let end = (start + BATCH).min(n);
-        let mut x: Vec<f32> = Vec::with_capacity((end - start) * p * 3);
-        for row in data[start * p * f..end * p * f].chunks_exact(f) {
-            x.extend_from_slice(&row[..3]);
-        }
-        norm.forward(&mut x).map_err(model_err)?;
-        let t = Tensor::from_vec(x, (end - start, p, 3), &dev).map_err(model_err)?;
-        let a: Vec<f32> = net
-            .activations(&t)
-            .and_then(|a| Ok(a.flatten_all()?.to_vec1()?))
-            .map_err(model_err)?;
-        out.extend(a.into_iter().map(f64::from));
-    }
+    // Batches run in parallel; small ones keep the [jets·30·16, 256] edge tensors in cache.
+    let batches: Vec<Vec<f32>> = (0..n)
+        .step_by(BATCH)
+        .collect::<Vec<_>>()
+        .into_par_iter()
+        .map(|start| -> Result<Vec<f32>> {
+            let end = (start + BATCH).min(n);
+            let mut x: Vec<f32> = Vec::with_capacity((end - start) * p * 3);
+            for row in data[start * p * f..end * p * f].chunks_exact(f) {
+                x.extend_from_slice(&row[..3]);
+            }
+            norm.forward(&mut x).map_err(model_err)?;
+            let t = Tensor::from_vec(x, (end - start, p, 3), &dev).map_err(model_err)?;
+            net.activations(&t)
+                .and_then(|a| Ok(a.flatten_all()?.to_vec1()?))
+                .map_err(model_err)
+        })
+        .collect::<Result<_>>()?;
+    let out: Vec<f64> = batches.into_iter().flatten().map(f64::from).collect();
     Ok(out)
 }
 

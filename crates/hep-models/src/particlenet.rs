@@ -8,7 +8,8 @@
 //!   x_i ← [m_i ; x_i]                         widths 3 → 67 → 195 → 451
 //! a = fc1(mean_i x_i)                         451 → 256 (the FPND activations)
 //! ```
-//! Inference only (batch norm with running statistics, no dropout). The kNN excludes the node
+//! Inference only (batch norm with running statistics, folded into the linear layers; no
+//! dropout). The kNN excludes the node
 //! itself; distance ties are broken by index. Padded particles are ordinary nodes, as in jetnet.
 //!
 //! ## Paper
@@ -21,7 +22,7 @@
 //! state dict's (`edge_nets.{b}.model.{0,3,6}` linear, `.{1,4,7}` batch norm, `fc1.0`, `fc2`).
 
 use candle_core::{D, Device, Tensor};
-use candle_nn::{BatchNorm, Linear, Module, ModuleT, VarBuilder};
+use candle_nn::{BatchNorm, Linear, Module, VarBuilder};
 
 use crate::{Error, Result};
 
@@ -29,9 +30,33 @@ use crate::{Error, Result};
 pub const K: usize = 16;
 const KERNELS: [usize; 3] = [64, 128, 256];
 
+/// One EdgeConv MLP with each batch norm folded into the linear layer before it (inference:
+/// `γ (W x + b − μ) / sqrt(σ² + ε) + β` is the linear map `W' x + b'`), so an edge layer is one
+/// matrix product, one bias add and the ReLU.
 #[derive(Debug, Clone)]
 struct EdgeBlock {
-    layers: Vec<(Linear, BatchNorm)>,
+    /// `(W'ᵀ [in, c], b' [c])` per layer; the first layer's `W'ᵀ` is split below.
+    layers: Vec<(Tensor, Tensor)>,
+    /// The first layer as `(W'_a − W'_b)ᵀ` and `W'_bᵀ` (`[fin, c]` each).
+    first: (Tensor, Tensor),
+}
+
+/// `(W'ᵀ, b')` of `Linear(inp → c)` followed by `BatchNorm(c)` in inference mode.
+fn fold_batch_norm(lin: &Linear, bn: &BatchNorm) -> Result<(Tensor, Tensor)> {
+    let (gamma, beta) = bn.weight_and_bias().ok_or_else(|| Error::InvalidConfig {
+        component: "ParticleNet",
+        field: "batch norm",
+        value: "no affine parameters".into(),
+        reason: "jetnet's ParticleNet batch norms are affine",
+    })?;
+    let scale = (gamma / (bn.running_var() + bn.eps())?.sqrt()?)?;
+    let w = lin.weight().broadcast_mul(&scale.unsqueeze(1)?)?;
+    let b = match lin.bias() {
+        Some(b) => (b - bn.running_mean())?,
+        None => bn.running_mean().neg()?,
+    };
+    let b = (b * &scale)?.add(beta)?;
+    Ok((w.t()?.contiguous()?, b))
 }
 
 impl EdgeBlock {
@@ -42,29 +67,25 @@ impl EdgeBlock {
                 let inp = if l == 0 { 2 * fin } else { c };
                 let lin = candle_nn::linear(inp, c, vb.pp(3 * l))?;
                 let bn = candle_nn::batch_norm(c, 1e-5, vb.pp(3 * l + 1))?;
-                Ok((lin, bn))
+                fold_batch_norm(&lin, &bn)
             })
-            .collect::<Result<_>>()?;
-        Ok(Self { layers })
+            .collect::<Result<Vec<_>>>()?;
+        // W [x_i ; x_j − x_i] = (W_a − W_b) x_i + W_b x_j
+        let wt = &layers[0].0;
+        let (wa, wb) = (wt.narrow(0, 0, fin)?, wt.narrow(0, fin, fin)?);
+        let first = ((wa - &wb)?.contiguous()?, wb.contiguous()?);
+        Ok(Self { layers, first })
     }
 
-    /// Edge features for edges `centre[e] ← nb[e]` of nodes `x [M, F]`. The first layer is
-    /// split, `W [x_i ; x_j − x_i] = (W_a − W_b) x_i + W_b x_j`, so it runs once per node and
-    /// the edges only gather the two projections.
+    /// Edge features for edges `centre[e] ← nb[e]` of nodes `x [M, F]`: the first layer runs
+    /// once per node and the edges only gather its two projections.
     fn forward(&self, x: &Tensor, centre: &Tensor, nb: &Tensor) -> Result<Tensor> {
-        let f = x.dim(1)?;
-        let (lin0, bn0) = &self.layers[0];
-        let w = lin0.weight();
-        let (wa, wb) = (w.narrow(1, 0, f)?, w.narrow(1, f, f)?);
-        let p = x.matmul(&(wa - &wb)?.t()?)?;
-        let q = x.matmul(&wb.t()?)?;
-        let mut e = (p.index_select(centre, 0)? + q.index_select(nb, 0)?)?;
-        if let Some(bias) = lin0.bias() {
-            e = e.broadcast_add(bias)?;
-        }
-        let mut e = bn0.forward_t(&e, false)?.relu()?;
-        for (lin, bn) in &self.layers[1..] {
-            e = bn.forward_t(&lin.forward(&e)?, false)?.relu()?;
+        let p = x.matmul(&self.first.0)?;
+        let q = x.matmul(&self.first.1)?;
+        let e = (p.index_select(centre, 0)? + q.index_select(nb, 0)?)?;
+        let mut e = e.broadcast_add(&self.layers[0].1)?.relu()?;
+        for (wt, b) in &self.layers[1..] {
+            e = e.matmul(wt)?.broadcast_add(b)?.relu()?;
         }
         Ok(e)
     }
