@@ -652,45 +652,6 @@ fn conv_same5(
     )
 }
 
-/// Which statistics the generator's batch normalisations use.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Norm {
-    /// The batch's, updating the running averages (training).
-    Train,
-    /// The running averages.
-    Running,
-    /// The batch's, leaving the running averages alone.
-    Batch,
-}
-
-impl Norm {
-    /// `bn` applied to `x [B, C, H, W]`.
-    fn apply(self, bn: &candle_nn::BatchNorm, x: &Tensor) -> Result<Tensor> {
-        match self {
-            Self::Train => Ok(bn.forward_t(x, true)?),
-            Self::Running => Ok(bn.forward_t(x, false)?),
-            Self::Batch => {
-                let mean = x.mean_keepdim(0)?.mean_keepdim(2)?.mean_keepdim(3)?;
-                let centred = x.broadcast_sub(&mean)?;
-                let var = centred
-                    .sqr()?
-                    .mean_keepdim(0)?
-                    .mean_keepdim(2)?
-                    .mean_keepdim(3)?;
-                let y = centred.broadcast_div(&(var + bn.eps())?.sqrt()?)?;
-                match bn.weight_and_bias() {
-                    None => Ok(y),
-                    Some((w, b)) => {
-                        let c = w.dim(0)?;
-                        Ok(y.broadcast_mul(&w.reshape((1, c, 1, 1))?)?
-                            .broadcast_add(&b.reshape((1, c, 1, 1))?)?)
-                    }
-                }
-            }
-        }
-    }
-}
-
 /// The generator, `(z [B, latent], class [B] u32)` → `[B, 1, 25, 25]` (model scale).
 struct Generator {
     embedding: candle_nn::Embedding,
@@ -722,14 +683,14 @@ impl Generator {
         })
     }
 
-    fn forward(&self, z: &Tensor, class: &Tensor, norm: Norm) -> Result<Tensor> {
+    fn forward(&self, z: &Tensor, class: &Tensor, train: bool) -> Result<Tensor> {
         let b = z.dim(0)?;
         let h = (z * self.embedding.forward(class)?)?;
         let h = self.dense.forward(&h)?.reshape((b, self.channels, 7, 7))?;
         let h = leaky_relu(&self.conv.forward(&h)?, self.slope)?;
-        let h = upsample2(&norm.apply(&self.bn1, &h)?)?;
+        let h = upsample2(&self.bn1.forward_t(&h, train)?)?;
         let h = leaky_relu(&self.lc1.forward(&h)?, self.slope)?;
-        let h = upsample2(&norm.apply(&self.bn2, &h)?)?;
+        let h = upsample2(&self.bn2.forward_t(&h, train)?)?;
         let h = leaky_relu(&self.lc2.forward(&h)?, self.slope)?;
         Ok(self.lc3.forward(&h)?.relu()?)
     }
@@ -1085,7 +1046,7 @@ impl Lagan {
 
         // D on a generated batch
         let (z, class) = self.latents(b, &mut rng)?;
-        let fake = self.g.forward(&z, &class.0, Norm::Train)?.detach();
+        let fake = self.g.forward(&z, &class.0, true)?.detach();
         let fake_t = flipped(&vec![0.0; b], p, &mut rng)?;
         let fake_class_t = flipped(&class.1, p, &mut rng)?;
         let (fake_logit, fake_aux) = self.d.forward(&fake, Some(&mut rng), true)?;
@@ -1102,7 +1063,7 @@ impl Lagan {
         for _ in 0..self.cfg.generator_steps {
             let (z, class) = self.latents(b, &mut rng)?;
             let class_t = flipped(&class.1, self.cfg.generator_class_flip, &mut rng)?;
-            let fake = self.g.forward(&z, &class.0, Norm::Train)?;
+            let fake = self.g.forward(&z, &class.0, true)?;
             let (logit, aux) = self.d.forward(&fake, Some(&mut rng), true)?;
             let loss = (bce_with_logits(&logit, &ones)? + bce_with_logits(&aux, &class_t)?)?;
             // the discriminator's gradients are computed but only the generator is updated
@@ -1161,9 +1122,7 @@ impl Lagan {
                 .map(|i| classes[if classes.len() == 1 { 0 } else { i }])
                 .collect();
             let class = Tensor::from_vec(class, n, &self.device)?;
-            let x = self
-                .g
-                .forward(&z.narrow(0, start, n)?, &class, Norm::Running)?;
+            let x = self.g.forward(&z.narrow(0, start, n)?, &class, false)?;
             let x = (x.reshape((n, IMAGE_PIXELS))? * self.cfg.pixel_scale)?;
             out.extend(x.flatten_all()?.to_vec1::<f32>()?);
         }
@@ -1388,10 +1347,9 @@ mod tests {
         assert_eq!(gan.d.lc3.output_size(), (7, 7));
         let mut rng = StdRng::seed_from_u64(3);
         let (z, class) = gan.latents(5, &mut rng).unwrap();
-        for norm in [Norm::Train, Norm::Running, Norm::Batch] {
-            let x = gan.g.forward(&z, &class.0, norm).unwrap();
+        for train in [true, false] {
+            let x = gan.g.forward(&z, &class.0, train).unwrap();
             assert_eq!(x.dims(), [5, 1, 25, 25]);
-            let train = norm != Norm::Running;
             let (fake, aux) = gan.d.forward(&x, Some(&mut rng), train).unwrap();
             assert_eq!((fake.dims(), aux.dims()), ([5].as_slice(), [5].as_slice()));
         }
@@ -1600,8 +1558,7 @@ mod tests {
             let gan = Lagan::new(&cfg, 4, &Device::Cpu).unwrap();
             let mut r = StdRng::seed_from_u64(5);
             let (z, class) = gan.latents(200, &mut r).unwrap();
-            let out: Vec<f32> = (gan.g.forward(&z, &class.0, Norm::Train).unwrap()
-                * cfg.pixel_scale)
+            let out: Vec<f32> = (gan.g.forward(&z, &class.0, true).unwrap() * cfg.pixel_scale)
                 .unwrap()
                 .flatten_all()
                 .unwrap()
@@ -1644,171 +1601,66 @@ mod tests {
         x.iter().filter(|&&v| v == 0.0).count() as f64 / x.len() as f64
     }
 
-    /// The shipped jet images of one class (GeV), split like `hepgen image`: the first half
-    /// trains, the second is the reference.
-    fn shipped_halves(file: &str) -> (Vec<f32>, Vec<f32>) {
-        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../datasets");
-        let ds = hep_data::images::read_images(&root.join(file)).unwrap();
-        let px = ds.pixels();
-        let half = px.len() / IMAGE_PIXELS / 2 * IMAGE_PIXELS;
-        (px[..half].to_vec(), px[half..2 * half].to_vec())
-    }
-
-    /// Invariant mass (GeV) of a jet image of massless pixels, rows η and columns φ, pixel
-    /// centres `(i + 0.5 − 12.5) · 0.1`.
-    fn jet_mass(img: &[f32]) -> f64 {
-        let (mut e, mut px, mut py, mut pz) = (0.0, 0.0, 0.0, 0.0);
-        for (k, &v) in img.iter().enumerate() {
-            if v > 0.0 {
-                let pt = f64::from(v);
-                let eta = ((k / IMAGE_SIDE) as f64 - 12.0) * 0.1;
-                let phi = ((k % IMAGE_SIDE) as f64 - 12.0) * 0.1;
-                e += pt * eta.cosh();
-                pz += pt * eta.sinh();
-                px += pt * phi.cos();
-                py += pt * phi.sin();
-            }
-        }
-        (e * e - px * px - py * py - pz * pz).max(0.0).sqrt()
-    }
-
-    /// 1-D Wasserstein-1 distance between two samples of the same size.
-    fn w1(a: &[f64], b: &[f64]) -> f64 {
-        assert_eq!(a.len(), b.len());
-        let sorted = |v: &[f64]| {
-            let mut v = v.to_vec();
-            v.sort_by(f64::total_cmp);
-            v
-        };
-        let (a, b) = (sorted(a), sorted(b));
-        a.iter().zip(&b).map(|(x, y)| (x - y).abs()).sum::<f64>() / a.len() as f64
-    }
-
-    fn masses(x: &[f32]) -> Vec<f64> {
-        x.chunks_exact(IMAGE_PIXELS).map(jet_mass).collect()
-    }
-
-    /// `n` images of `class` (GeV) generated with batch statistics over batches of 100:
-    /// `mixed` fills every batch half with the other class (as in training), otherwise a batch
-    /// holds one class.
-    fn sample_batch_stats(gan: &Lagan, n: usize, class: u32, mixed: bool, seed: u64) -> Vec<f32> {
-        let mut rng = StdRng::seed_from_u64(seed);
-        let per = if mixed { 50 } else { 100 };
-        let mut out = Vec::with_capacity(n * IMAGE_PIXELS);
-        while out.len() < n * IMAGE_PIXELS {
-            let z = gaussian(&[100, gan.cfg.latent], 1.0, &mut rng, &Device::Cpu).unwrap();
-            let c: Vec<u32> = (0..100)
-                .map(|i| if i < per { class } else { 1 - class })
-                .collect();
-            let c = Tensor::from_vec(c, 100, &Device::Cpu).unwrap();
-            let x = (gan.g.forward(&z, &c, Norm::Batch).unwrap() * gan.cfg.pixel_scale)
-                .unwrap()
-                .narrow(0, 0, per)
-                .unwrap()
-                .flatten_all()
-                .unwrap()
-                .to_vec1::<f32>()
-                .unwrap();
-            let take = (n * IMAGE_PIXELS - out.len()).min(x.len());
-            out.extend_from_slice(&x[..take]);
-        }
-        out
-    }
-
-    /// Trains `small()` on the training halves of the shipped jet images as `hepgen image`
-    /// does (both classes, batch 100) and compares, every `LAGAN_EVERY` steps (50), the
-    /// generated images of each class with the reference half: mean image sum, zero fraction
-    /// and jet-mass W1, for samples made with the batch-norm running averages, with the
-    /// statistics of mixed-class batches of 100 and of one-class batches of 100.
-    /// `LAGAN_STEPS` (450, i.e. 15 epochs), `LAGAN_BN_MOMENTUM` (the config's):
-    /// `cargo test -p hep-models lagan_brightness -- --ignored --nocapture`.
+    /// Brightness of generated vs real jet images while training `small()` on the shipped
+    /// samples: `cargo test -p hep-models lagan_brightness -- --ignored --nocapture`.
     #[test]
     #[ignore = "diagnostic; run by hand"]
     fn lagan_brightness() {
-        let env = |k: &str, d: f64| std::env::var(k).map_or(d, |v| v.parse().unwrap());
-        let steps = env("LAGAN_STEPS", 450.0) as usize;
-        let every = env("LAGAN_EVERY", 50.0) as usize;
-        let cfg = LaganConfig {
-            bn_momentum: env("LAGAN_BN_MOMENTUM", LaganConfig::small().bn_momentum),
-            ..LaganConfig::small()
-        };
-        let halves = [
-            shipped_halves("jetimg_qcd_3k.parquet"),
-            shipped_halves("jetimg_wprime_3k.parquet"),
-        ];
-        let n_ref = halves[0].1.len() / IMAGE_PIXELS;
-        let real_masses: Vec<Vec<f64>> = halves.iter().map(|h| masses(&h.1)).collect();
-        for (c, h) in halves.iter().enumerate() {
-            println!(
-                "real class {c}: mean image sum {:.1} GeV, zeros {:.4}, mass W1 train vs ref {:.2}",
-                mean_image_sum(&h.1),
-                zero_fraction(&h.1),
-                w1(&masses(&h.0), &real_masses[c])
-            );
-        }
-        let items: Vec<(usize, usize)> = (0..2)
-            .flat_map(|c| (0..halves[c].0.len() / IMAGE_PIXELS).map(move |i| (c, i)))
-            .collect();
-        let mut gan = Lagan::new(&cfg, 1, &Device::Cpu).unwrap();
+        let (x, y) = shipped_jets(1500);
+        let n = y.len();
+        println!(
+            "real: mean image sum {:.1} GeV, zero fraction {:.4}",
+            mean_image_sum(&x),
+            zero_fraction(&x)
+        );
+        let mut gan = Lagan::new(&LaganConfig::small(), 1, &Device::Cpu).unwrap();
         let b = 100;
-        let per_epoch = items.len() / b;
-        let mut order: Vec<usize> = (0..items.len()).collect();
+        let mut order: Vec<usize> = (0..n).collect();
         let mut rng = StdRng::seed_from_u64(3);
-        let mut acc = Vec::new();
-        for step in 0..=steps {
-            if step % every == 0 {
-                let mean_acc = acc.iter().sum::<f64>() / acc.len().max(1) as f64;
-                println!("step {step}: D accuracy (mean since last) {mean_acc:.3}");
-                acc.clear();
-                for (c, real) in real_masses.iter().enumerate() {
-                    let modes = [
-                        ("running", gan.sample(n_ref, &[c as u32], 7).unwrap()),
-                        (
-                            "batch-mixed",
-                            sample_batch_stats(&gan, n_ref, c as u32, true, 7),
-                        ),
-                        (
-                            "batch-1class",
-                            sample_batch_stats(&gan, n_ref, c as u32, false, 7),
-                        ),
-                    ];
-                    for (name, x) in modes {
-                        println!(
-                            "  class {c} {name:>12}: sum {:7.1} GeV, zeros {:.4}, mass W1 {:7.2}",
-                            mean_image_sum(&x),
-                            zero_fraction(&x),
-                            w1(&masses(&x), real)
-                        );
-                    }
-                }
+        for step in 0..=600 {
+            if step % 100 == 0 {
+                let eval = gan.sample(500, &[0, 1].repeat(250), 7).unwrap();
+                let mut r = StdRng::seed_from_u64(9);
+                let (z, class) = gan.latents(500, &mut r).unwrap();
+                let train: Vec<f32> = (gan.g.forward(&z, &class.0, true).unwrap()
+                    * gan.cfg.pixel_scale)
+                    .unwrap()
+                    .flatten_all()
+                    .unwrap()
+                    .to_vec1()
+                    .unwrap();
+                println!(
+                    "step {step}: eval-mode sum {:.1} GeV, zeros {:.4}; train-mode sum {:.1} GeV, zeros {:.4}",
+                    mean_image_sum(&eval),
+                    zero_fraction(&eval),
+                    mean_image_sum(&train),
+                    zero_fraction(&train)
+                );
             }
-            if step == steps {
-                break;
-            }
-            if step % per_epoch == 0 {
-                for i in (1..order.len()).rev() {
+            if step % (n / b) == 0 {
+                for i in (1..n).rev() {
                     order.swap(i, rng.random_range(0..=i));
                 }
             }
-            let k = step % per_epoch;
+            let k = step % (n / b);
             let idx = &order[k * b..(k + 1) * b];
             let xb: Vec<f32> = idx
                 .iter()
-                .flat_map(|&j| {
-                    let (c, i) = items[j];
-                    halves[c].0[i * IMAGE_PIXELS..(i + 1) * IMAGE_PIXELS]
-                        .iter()
-                        .copied()
-                })
+                .flat_map(|&i| x[i * IMAGE_PIXELS..(i + 1) * IMAGE_PIXELS].iter().copied())
                 .collect();
-            let yb: Vec<u32> = idx.iter().map(|&j| items[j].0 as u32).collect();
+            let yb: Vec<u32> = idx.iter().map(|&i| y[i]).collect();
             let l = gan
                 .train_step(
                     &Tensor::from_vec(xb, (b, IMAGE_PIXELS), &Device::Cpu).unwrap(),
                     &Tensor::from_vec(yb, b, &Device::Cpu).unwrap(),
                 )
                 .unwrap();
-            acc.push(l.d_accuracy);
+            if step % 100 == 0 {
+                println!(
+                    "step {step}: d_loss {:.3} g_loss {:.3} d_acc {:.3}",
+                    l.d_loss, l.g_loss, l.d_accuracy
+                );
+            }
         }
     }
 
