@@ -242,3 +242,252 @@ fn pruned_matrix_keeps_every_row_and_column_minimum_of_the_full_one() {
         }
     }
 }
+
+/// Relative agreement of the new solver (both kernel sets) with the previous one.
+fn check_against_oracle(
+    solver: &mut EmdSolver,
+    oracle: &mut oracle::OracleSolver,
+    a: &[EmdParticle],
+    b: &[EmdParticle],
+    what: &str,
+) -> f64 {
+    let got = solver.emd(a, b).unwrap();
+    let portable = solver.emd_portable(a, b).unwrap();
+    let want = oracle.emd_unchecked(a, b).unwrap();
+    assert_eq!(got, portable, "{what}: AVX2 and portable kernels differ");
+    let scale = want.abs().max(1e-300);
+    assert!(
+        (got - want).abs() <= 1e-12 * scale,
+        "{what}: {got} vs reference {want} (rel {:e})",
+        (got - want).abs() / scale
+    );
+    // symmetric in its arguments (the transposed problem takes another path)
+    let back = solver.emd(b, a).unwrap();
+    assert!(
+        (back - got).abs() <= 1e-12 * scale,
+        "{what}: {back} vs {got}"
+    );
+    got
+}
+
+fn particles_of(jets: &[f32], j: usize) -> Vec<EmdParticle> {
+    let mut v = Vec::new();
+    jet_particles(&jets[j * 90..(j + 1) * 90], 3, &mut v);
+    v
+}
+
+#[test]
+fn matches_the_previous_solver_on_shipped_jets() {
+    // 700 pairs of real jets: gluon vs top (as in the bench), and within each class, where the
+    // transport is short and ties between nearby particles are common.
+    let n = 20;
+    let (g, t, q) = (shipped("g", 2 * n), shipped("t", 2 * n), shipped("q", n));
+    let mut solver = EmdSolver::new();
+    let mut oracle = oracle::OracleSolver::new();
+    let mut count = 0;
+    for i in 0..n {
+        for j in 0..n {
+            let pairs = [
+                (particles_of(&g, i), particles_of(&t, j), "g-t"),
+                (particles_of(&g, i), particles_of(&g, n + j), "g-g"),
+                (particles_of(&t, i), particles_of(&t, n + j), "t-t"),
+            ];
+            for (a, b, kind) in pairs {
+                let e = check_against_oracle(&mut solver, &mut oracle, &a, &b, kind);
+                assert!(e > 0.0);
+                count += 1;
+            }
+            if j < 5 {
+                let (a, b) = (particles_of(&q, i), particles_of(&g, j));
+                check_against_oracle(&mut solver, &mut oracle, &a, &b, "q-g");
+                count += 1;
+            }
+        }
+    }
+    assert_eq!(count, 3 * n * n + 5 * n);
+}
+
+/// Random events of `len` particles: pT in (0, 1) (some zero if `zeros`), coordinates in a
+/// box of half-width `spread`, rounded to a grid of `1 / grid` when `grid > 0` (ties).
+fn random_event(
+    rng: &mut NumpyRng,
+    len: usize,
+    spread: f64,
+    grid: f64,
+    zeros: bool,
+) -> Vec<EmdParticle> {
+    let snap = |x: f64| {
+        if grid > 0.0 {
+            (x * grid).round() / grid
+        } else {
+            x
+        }
+    };
+    (0..len)
+        .map(|_| {
+            let pt = if zeros && rng.random() < 0.2 {
+                0.0
+            } else {
+                rng.random()
+            };
+            let (eta, phi) = (
+                snap(spread * (2.0 * rng.random() - 1.0)),
+                snap(spread * (2.0 * rng.random() - 1.0)),
+            );
+            p(pt, eta, phi)
+        })
+        .collect()
+}
+
+#[test]
+fn matches_the_previous_solver_on_random_and_degenerate_events() {
+    let mut rng = NumpyRng::new(77);
+    let mut solver = EmdSolver::new();
+    let mut oracle = oracle::OracleSolver::new();
+    for case in 0..400 {
+        // sizes on both sides of the 64-node tree limit, 1 to 90 particles
+        let (la, lb) = (1 + rng.integers(45) as usize, 1 + rng.integers(45) as usize);
+        let (la, lb) = if case % 10 == 0 {
+            (2 * la, 2 * lb)
+        } else {
+            (la, lb)
+        };
+        let grid = if case % 3 == 0 { 8.0 } else { 0.0 };
+        let zeros = case % 4 == 1;
+        let a = random_event(&mut rng, la, 0.5, grid, zeros);
+        let b = random_event(&mut rng, lb, 0.5, grid, zeros);
+        check_against_oracle(&mut solver, &mut oracle, &a, &b, &format!("case {case}"));
+    }
+}
+
+#[test]
+fn degenerate_events() {
+    let mut solver = EmdSolver::new();
+    let mut oracle = oracle::OracleSolver::new();
+    let mut rng = NumpyRng::new(3);
+    let jet = random_event(&mut rng, 30, 0.4, 0.0, false);
+    // identical events: exactly zero (every row and column closes at once in the start)
+    assert_eq!(solver.emd(&jet, &jet).unwrap(), 0.0);
+    assert_eq!(solver.emd_portable(&jet, &jet).unwrap(), 0.0);
+    // the same particles in another order, and with zero-pT particles mixed in: only the
+    // rounding of the pT sums remains
+    let mut shuffled: Vec<EmdParticle> = jet.iter().rev().copied().collect();
+    shuffled.insert(7, p(0.0, 3.0, -3.0));
+    shuffled.push(p(0.0, -1.0, 1.0));
+    let e = solver.emd(&jet, &shuffled).unwrap();
+    assert!(e < 1e-14, "{e}");
+    let other = random_event(&mut rng, 25, 0.4, 0.0, false);
+    let mut other_zeros = other.clone();
+    other_zeros.insert(0, p(0.0, 0.0, 0.0));
+    assert_eq!(
+        solver.emd(&jet, &other).unwrap(),
+        solver.emd(&jet, &other_zeros).unwrap()
+    );
+    check_against_oracle(&mut solver, &mut oracle, &jet, &other_zeros, "zeros");
+    // one particle on a side, and one on each
+    let one = [p(0.7, 0.1, -0.2)];
+    check_against_oracle(&mut solver, &mut oracle, &one, &jet, "one vs many");
+    let e = solver.emd(&one, &[p(0.3, 0.1, 0.2)]).unwrap();
+    assert!((e - (0.3 * 0.4 + 0.4)).abs() < 1e-15, "{e}");
+    // only zero-pT particles on one side: the pT difference only
+    let total: f64 = jet.iter().map(|q| q.pt).sum();
+    assert_eq!(solver.emd(&jet, &[p(0.0, 0.0, 0.0)]).unwrap(), total);
+    // equal totals (no dummy), heavier a (dummy column), heavier b (dummy row)
+    let scale = |ev: &[EmdParticle], s: f64| -> Vec<EmdParticle> {
+        ev.iter().map(|q| p(q.pt * s, q.eta, q.phi)).collect()
+    };
+    let to = |ev: &[EmdParticle]| -> f64 { ev.iter().map(|q| q.pt).sum() };
+    let balanced = scale(&other, to(&jet) / to(&other));
+    for (b, what) in [
+        (balanced, "balanced"),
+        (scale(&other, 0.5), "dummy column"),
+        (scale(&other, 3.0), "dummy row"),
+    ] {
+        check_against_oracle(&mut solver, &mut oracle, &jet, &b, what);
+    }
+    // all particles at one point: every cost ties at 0
+    let point_a: Vec<EmdParticle> = (0..12).map(|i| p(1.0 + i as f64, 0.2, 0.2)).collect();
+    let point_b: Vec<EmdParticle> = (0..9).map(|i| p(2.0 + i as f64, 0.2, 0.2)).collect();
+    let e = solver.emd(&point_a, &point_b).unwrap();
+    assert_eq!(e, (to(&point_a) - to(&point_b)).abs());
+    // equal weights on a grid: ties in costs and in supplies vs demands
+    let grid = |dx: f64| -> Vec<EmdParticle> {
+        (0..36)
+            .map(|k| p(1.0, (k % 6) as f64 * 0.1 + dx, (k / 6) as f64 * 0.1))
+            .collect()
+    };
+    check_against_oracle(&mut solver, &mut oracle, &grid(0.0), &grid(0.1), "grid");
+    check_against_oracle(
+        &mut solver,
+        &mut oracle,
+        &grid(0.0),
+        &grid(0.05),
+        "grid half",
+    );
+    // many coincident particles on both sides
+    let stack = |n: usize, at: f64| -> Vec<EmdParticle> {
+        (0..n)
+            .map(|k| p(0.1 * (1 + k % 3) as f64, at, -at))
+            .collect()
+    };
+    let mut mixed = stack(10, 0.0);
+    mixed.extend(stack(10, 0.3));
+    check_against_oracle(&mut solver, &mut oracle, &mixed, &stack(15, 0.1), "stacks");
+}
+
+#[test]
+fn large_events_take_the_multi_word_tree() {
+    // 150 vs 140 particles: 290 nodes, five mask words per node
+    let mut rng = NumpyRng::new(11);
+    let mut solver = EmdSolver::new();
+    let mut oracle = oracle::OracleSolver::new();
+    for case in 0..3 {
+        let a = random_event(&mut rng, 150, 0.8, 0.0, case == 1);
+        let b = random_event(
+            &mut rng,
+            140,
+            0.8,
+            if case == 2 { 16.0 } else { 0.0 },
+            false,
+        );
+        check_against_oracle(&mut solver, &mut oracle, &a, &b, &format!("large {case}"));
+    }
+}
+
+/// Per-pair time of this solver and of the previous one on the bench's 400 pairs (20 gluon
+/// × 20 top jets), one thread, interleaved, best of 30 rounds:
+/// `cargo test --release -p hep-metrics emd_timing -- --ignored --nocapture`.
+#[test]
+#[ignore = "timing, not a check"]
+fn emd_timing_on_the_bench_pairs() {
+    let (g, t) = (shipped("g", 20), shipped("t", 20));
+    let (pg, pt): (Vec<_>, Vec<_>) = (
+        (0..20).map(|j| particles_of(&g, j)).collect(),
+        (0..20).map(|j| particles_of(&t, j)).collect(),
+    );
+    let mut solver = EmdSolver::new();
+    let mut oracle = oracle::OracleSolver::new();
+    let (mut best_new, mut best_old) = (f64::INFINITY, f64::INFINITY);
+    let mut sum = 0.0;
+    for _ in 0..30 {
+        let t0 = std::time::Instant::now();
+        for a in &pg {
+            for b in &pt {
+                sum += solver.emd_unchecked(a, b).unwrap();
+            }
+        }
+        best_new = best_new.min(t0.elapsed().as_secs_f64() / 400.0);
+        let t0 = std::time::Instant::now();
+        for a in &pg {
+            for b in &pt {
+                sum -= oracle.emd_unchecked(a, b).unwrap();
+            }
+        }
+        best_old = best_old.min(t0.elapsed().as_secs_f64() / 400.0);
+    }
+    println!(
+        "per pair: {:.2} us (previous solver {:.2} us); sum of differences {sum:e}",
+        best_new * 1e6,
+        best_old * 1e6
+    );
+}
