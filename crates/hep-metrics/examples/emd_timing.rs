@@ -31,13 +31,24 @@ fn main() {
     };
     let (a, b) = (jets(g.particles(), 100), jets(t.particles(), 100));
     let mut solver = EmdSolver::new();
-    let start = Instant::now();
+    let mut best = f64::INFINITY;
     let mut sum = 0.0;
-    for x in &a {
-        for y in &b {
-            sum += solver.emd(x, y).expect("emd");
+    // the best of three passes over all pairs (the first one also warms the caches)
+    for _ in 0..3 {
+        let start = Instant::now();
+        sum = 0.0;
+        for x in &a {
+            for y in &b {
+                sum += solver.emd(x, y).expect("emd");
+            }
         }
+        best = best.min(start.elapsed().as_secs_f64());
     }
-    let per = start.elapsed().as_secs_f64() / (a.len() * b.len()) as f64;
-    println!("{:.2} us per EMD (sum {sum})", per * 1e6);
+    let per = best / (a.len() * b.len()) as f64;
+    println!(
+        "{:.2} us per EMD, best of 3 passes over {} gluon x {} top pairs (sum {sum})",
+        per * 1e6,
+        a.len(),
+        b.len()
+    );
 }
