@@ -93,6 +93,8 @@ pub struct EmdSolver {
     best: Vec<f64>,
     best_col: Vec<u32>,
     col_rows: Vec<u64>,
+    /// Open rows whose `best` may be out of date (a lower bound: its column has closed).
+    stale: Vec<bool>,
     cells: Vec<(u32, u32, f64)>,
     closed: Vec<u32>,
     // The basis tree: per node its parent, the flow on the cell to it and its subtree set.
