@@ -34,8 +34,8 @@
 //! ```
 //!
 //! and return the means over batches (no error). Only the entries that can be a row or column
-//! minimum are solved: a cheap lower bound on the EMD (the lighter event's pT moved to the
-//! nearest particles, plus the pT difference) rules the others out exactly; see
+//! minimum are solved: a cheap lower bound on the EMD (each side's pT moved to the nearest
+//! particles of the other, plus the pT difference) rules the others out exactly; see
 //! `nearest_emds`.
 //!
 //! ## References
@@ -241,27 +241,46 @@ fn pairwise(a: &JetsView<'_>, ia: &[usize], b: &JetsView<'_>, ib: &[usize]) -> R
     Ok(out)
 }
 
-/// A lower bound on the EMD: every unit of the lighter event's pT moves at least to the
-/// nearest particle of the other event, and the pT difference is paid in full:
-/// `|Σa − Σb| + Σ_{i ∈ lighter} pT_i · min_j d_ij ≤ EMD(a, b)`.
+/// A lower bound on the EMD, the larger of two relaxations plus the pT difference, which is
+/// paid in full:
+/// - every unit of the lighter event's pT moves at least to the nearest particle of the other
+///   event: `Σ_{i ∈ lighter} pT_i · min_j d_ij`;
+/// - the heavier event's particles send `Σ lighter` in all, each at most its own pT and each
+///   unit at least its particle's nearest distance `δ_j = min_i d_ij`: the cheapest way is to
+///   fill the particles in increasing order of `δ_j` (a fractional knapsack).
+///
+/// `max(both) + |Σa − Σb| ≤ EMD(a, b)`.
 fn emd_lower_bound(a: &[EmdParticle], b: &[EmdParticle]) -> f64 {
     let sa: f64 = a.iter().map(|p| p.pt).sum();
     let sb: f64 = b.iter().map(|p| p.pt).sum();
-    let (light, heavy) = if sa <= sb { (a, b) } else { (b, a) };
-    let mut moved = 0.0;
-    if !heavy.is_empty() {
-        for p in light {
-            let nearest = heavy
-                .iter()
-                .map(|q| {
-                    let (de, dp) = (p.eta - q.eta, p.phi - q.phi);
-                    de * de + dp * dp
-                })
-                .fold(f64::INFINITY, f64::min);
-            moved += p.pt * nearest.sqrt();
-        }
+    let (light, heavy, s_light) = if sa <= sb { (a, b, sa) } else { (b, a, sb) };
+    if heavy.is_empty() || light.is_empty() {
+        return (sa - sb).abs();
     }
-    moved + (sa - sb).abs()
+    // squared nearest distances of the heavy side's particles, filled while scanning the light
+    let mut heavy_near: Vec<(f64, f64)> = heavy.iter().map(|q| (f64::INFINITY, q.pt)).collect();
+    let mut moved = 0.0;
+    for p in light {
+        let mut nearest = f64::INFINITY;
+        for (q, near) in heavy.iter().zip(heavy_near.iter_mut()) {
+            let (de, dp) = (p.eta - q.eta, p.phi - q.phi);
+            let d2 = de * de + dp * dp;
+            nearest = nearest.min(d2);
+            near.0 = near.0.min(d2);
+        }
+        moved += p.pt * nearest.sqrt();
+    }
+    heavy_near.sort_unstable_by(|x, y| x.0.total_cmp(&y.0));
+    let (mut left, mut sent) = (s_light, 0.0);
+    for &(d2, pt) in &heavy_near {
+        if left <= 0.0 {
+            break;
+        }
+        let f = pt.min(left);
+        sent += f * d2.sqrt();
+        left -= f;
+    }
+    moved.max(sent) + (sa - sb).abs()
 }
 
 /// The `[|ia|, |ib|]` EMD matrix as far as coverage and MMD need it: every entry that can be
@@ -272,8 +291,8 @@ fn emd_lower_bound(a: &[EmdParticle], b: &[EmdParticle]) -> f64 {
 /// minimum of a row or column (and every entry tied with it) is never above those, so the row
 /// minima, their first argmin and the column minima are those of the full matrix. Entries are
 /// evaluated in parallel chunks in increasing order of their bounds, which finds small EMDs
-/// first. On the shipped jets (batches of 100 × 100) 21–25% of the pairs are evaluated for
-/// gluon vs top and 12–17% for gluon vs gluon.
+/// first. On the shipped jets (60 × 60, the pruning test) 18.5% of the pairs are evaluated for
+/// gluon vs top and 15% for gluon vs gluon (25% and 18% with the lighter side's bound alone).
 fn nearest_emds(
     a: &JetsView<'_>,
     ia: &[usize],
