@@ -81,7 +81,10 @@ fn fused_equals_naive(dev: &Device) -> anyhow::Result<()> {
     // MPGAN's edge net at a reduced batch.
     let cfg = MessagePassingConfig::default();
     compare(&cfg, (3, 30), DType::F64, dev, 1, (1e-12, 1e-11))?;
-    compare(&cfg, (3, 30), DType::F32, dev, 2, (1e-6, 2e-5))?;
+    // f32 weight gradients sum ~2,700 edge terms; gemm's threaded blocking orders those sums
+    // differently under load (seen: 2.95e-5 on a busy 2-core machine, < 2e-5 when quiet), so
+    // the gradient tolerance is 1e-4 — a wrong term would be off by O(1).
+    compare(&cfg, (3, 30), DType::F32, dev, 2, (1e-6, 1e-4))?;
     Ok(())
 }
 test_device!(
