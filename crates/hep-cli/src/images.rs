@@ -755,20 +755,6 @@ fn evaluate_cmd(a: EvaluateArgs) -> Result<()> {
     Ok(())
 }
 
-/// Every non-zero pixel replaced by its nearest level (as SARM's likelihood sees the images).
-fn quantise(images: &[f32], levels: &[f64]) -> Vec<f32> {
-    images
-        .iter()
-        .map(|&v| {
-            if v > 0.0 {
-                levels[hep_sparse::nearest_level(levels, f64::from(v))] as f32
-            } else {
-                v
-            }
-        })
-        .collect()
-}
-
 fn compare(a: CompareArgs) -> Result<()> {
     ensure!(!a.models.is_empty(), "--models is empty");
     let parts = load_files(&a.data)?;
@@ -857,7 +843,11 @@ fn compare(a: CompareArgs) -> Result<()> {
             let (bits, quantised_floor) = match &out.model {
                 Trained::Sarm(s) => {
                     let b = s.nll_bits(&d.test)?;
-                    let q = quantise(&d.test, s.levels());
+                    let q: Vec<f32> = d
+                        .test
+                        .iter()
+                        .map(|&v| s.quantise(f64::from(v)) as f32)
+                        .collect();
                     let floor = Observables::of(d, &q, &d.pt_test)?.metrics(&real, d.kind)?;
                     (Some(b.iter().sum::<f64>() / b.len() as f64), Some(floor))
                 }
@@ -946,16 +936,4 @@ fn compare(a: CompareArgs) -> Result<()> {
     )?;
     println!("{header}{md}\nwritten to {}", a.out.display());
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::quantise;
-
-    #[test]
-    fn quantise_keeps_zeros_and_picks_the_nearest_level() {
-        let levels = [1.0, 2.0, 4.0];
-        let q = quantise(&[0.0, 0.2, 1.4, 1.6, 2.9, 3.1, 9.0], &levels);
-        assert_eq!(q, vec![0.0, 1.0, 1.0, 2.0, 2.0, 4.0, 4.0]);
-    }
 }

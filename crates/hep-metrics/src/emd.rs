@@ -250,7 +250,9 @@ fn pairwise(a: &JetsView<'_>, ia: &[usize], b: &JetsView<'_>, ib: &[usize]) -> R
 ///   fill the particles in increasing order of `δ_j` (a fractional knapsack).
 ///
 /// `max(both) + |Σa − Σb| ≤ EMD(a, b)`.
-fn emd_lower_bound(a: &[EmdParticle], b: &[EmdParticle]) -> f64 {
+///
+/// `heavy_near` is scratch space (reused across calls, so the bound allocates nothing).
+fn emd_lower_bound(a: &[EmdParticle], b: &[EmdParticle], heavy_near: &mut Vec<(f64, f64)>) -> f64 {
     let sa: f64 = a.iter().map(|p| p.pt).sum();
     let sb: f64 = b.iter().map(|p| p.pt).sum();
     let (light, heavy, s_light) = if sa <= sb { (a, b, sa) } else { (b, a, sb) };
@@ -258,7 +260,8 @@ fn emd_lower_bound(a: &[EmdParticle], b: &[EmdParticle]) -> f64 {
         return (sa - sb).abs();
     }
     // squared nearest distances of the heavy side's particles, filled while scanning the light
-    let mut heavy_near: Vec<(f64, f64)> = heavy.iter().map(|q| (f64::INFINITY, q.pt)).collect();
+    heavy_near.clear();
+    heavy_near.extend(heavy.iter().map(|q| (f64::INFINITY, q.pt)));
     let mut moved = 0.0;
     for p in light {
         let mut nearest = f64::INFINITY;
@@ -272,7 +275,7 @@ fn emd_lower_bound(a: &[EmdParticle], b: &[EmdParticle]) -> f64 {
     }
     heavy_near.sort_unstable_by(|x, y| x.0.total_cmp(&y.0));
     let (mut left, mut sent) = (s_light, 0.0);
-    for &(d2, pt) in &heavy_near {
+    for &(d2, pt) in heavy_near.iter() {
         if left <= 0.0 {
             break;
         }
@@ -312,7 +315,9 @@ fn nearest_emds(
     let (na, nb) = (pa.len(), pb.len());
     let bound: Vec<f64> = (0..na * nb)
         .into_par_iter()
-        .map(|e| emd_lower_bound(&pa[e / nb], &pb[e % nb]) * (1.0 - 1e-9))
+        .map_init(Vec::new, |scratch, e| {
+            emd_lower_bound(&pa[e / nb], &pb[e % nb], scratch) * (1.0 - 1e-9)
+        })
         .collect();
     let mut d = vec![f64::INFINITY; na * nb];
     let mut done = vec![false; na * nb];

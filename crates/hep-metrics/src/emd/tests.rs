@@ -233,7 +233,7 @@ fn pruned_matrix_keeps_every_row_and_column_minimum_of_the_full_one() {
                 jet_particles(b.jet(r), 3, &mut pb);
                 let e = full[g * n + r];
                 assert!(
-                    emd_lower_bound(&pa, &pb) <= e * (1.0 + 1e-12),
+                    emd_lower_bound(&pa, &pb, &mut Vec::new()) <= e * (1.0 + 1e-12),
                     "pair {g} {r}"
                 );
                 let v = pruned[g * n + r];
