@@ -43,7 +43,7 @@ pub enum EfpSet {
 }
 
 /// Indices of the [`EfpSet::W1Efp`] graphs within the [`EfpSet::D4`] set.
-const W1EFP_IN_D4: [usize; 5] = [12, 14, 15, 16, 17];
+pub(crate) const W1EFP_IN_D4: [usize; 5] = [12, 14, 15, 16, 17];
 
 /// Edge lists of the 36 d ≤ 4 graphs in energyflow's EFPSet order (vertex pairs;
 /// a repeated pair is a multi-edge; graph 0 is the single vertex).

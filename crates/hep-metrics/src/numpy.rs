@@ -35,6 +35,137 @@ pub(crate) fn pairwise_sum(a: &[f64]) -> f64 {
     }
 }
 
+/// [`pairwise_sum`] of a length-`len` array that is zero except where entries are pushed,
+/// accumulated as they arrive, without the array.
+///
+/// Entries come in non-decreasing position order (several at one position add up) and must
+/// be non-negative, so that every skipped zero is an exact no-op (`x + 0.0 == x`): the
+/// result is then bit-identical to `pairwise_sum` of the dense array. numpy's recursion is
+/// fixed by `len` alone: blocks of ≤ 128 entries (leaves) summed with eight strided
+/// accumulators (sequentially below 8 entries), then added up pairwise. Each leaf is
+/// finished when a push passes its end; the tree of leaves is added up at the end.
+#[derive(Debug, Default)]
+pub(crate) struct SparsePairwise {
+    /// `(start, len)` of each leaf, in order
+    leaves: Vec<(usize, usize)>,
+    /// the `len` `leaves` was built for
+    built_for: Option<usize>,
+    /// finished leaf sums
+    sums: Vec<f64>,
+    /// index of the next leaf to open
+    next: usize,
+    start: usize,
+    /// end of the strided part of the open leaf (its start when it has < 8 entries)
+    full_end: usize,
+    end: usize,
+    r: [f64; 8],
+    res: f64,
+    in_tail: bool,
+}
+
+impl SparsePairwise {
+    /// Start a sum over `len` positions (`len ≥ 1`).
+    pub(crate) fn reset(&mut self, len: usize) {
+        debug_assert!(len > 0);
+        if self.built_for != Some(len) {
+            self.leaves.clear();
+            split_leaves(0, len, &mut self.leaves);
+            self.built_for = Some(len);
+        }
+        self.sums.clear();
+        self.next = 0;
+        self.open_next();
+    }
+
+    fn open_next(&mut self) {
+        let (s, n) = self.leaves[self.next];
+        self.next += 1;
+        self.start = s;
+        self.end = s + n;
+        self.r = [0.0; 8];
+        self.res = 0.0;
+        // below 8 entries numpy sums sequentially from 0.0: all of it is "tail"
+        self.in_tail = n < 8;
+        self.full_end = if n < 8 { s } else { s + n - n % 8 };
+    }
+
+    fn close(&mut self) {
+        if !self.in_tail {
+            self.res = combine8(&self.r);
+        }
+        self.sums.push(self.res);
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn advance(&mut self, pos: usize) {
+        while pos >= self.end {
+            self.close();
+            self.open_next();
+        }
+    }
+
+    /// Add `v ≥ 0` at `pos` (`pos` < `len`, not below the previous push).
+    #[inline(always)]
+    pub(crate) fn push(&mut self, pos: usize, v: f64) {
+        if pos >= self.end {
+            self.advance(pos);
+        }
+        if pos < self.full_end {
+            self.r[(pos - self.start) & 7] += v;
+        } else {
+            if !self.in_tail {
+                self.res = combine8(&self.r);
+                self.in_tail = true;
+            }
+            self.res += v;
+        }
+    }
+
+    /// The sum.
+    pub(crate) fn finish(&mut self) -> f64 {
+        loop {
+            self.close();
+            if self.next == self.leaves.len() {
+                break;
+            }
+            self.open_next();
+        }
+        let len = self.built_for.unwrap_or(0);
+        let mut it = self.sums.iter().copied();
+        combine_leaves(len, &mut it)
+    }
+}
+
+#[inline(always)]
+fn combine8(r: &[f64; 8]) -> f64 {
+    ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]))
+}
+
+/// numpy's split of `n` entries at `start` into leaves of ≤ 128.
+fn split_leaves(start: usize, n: usize, out: &mut Vec<(usize, usize)>) {
+    if n <= 128 {
+        out.push((start, n));
+    } else {
+        let mut n2 = n / 2;
+        n2 -= n2 % 8;
+        split_leaves(start, n2, out);
+        split_leaves(start + n2, n - n2, out);
+    }
+}
+
+/// numpy's pairwise additions of the leaf sums of an `n`-entry array, in leaf order.
+fn combine_leaves(n: usize, sums: &mut impl Iterator<Item = f64>) -> f64 {
+    if n <= 128 {
+        sums.next().unwrap_or(0.0)
+    } else {
+        let mut n2 = n / 2;
+        n2 -= n2 % 8;
+        let a = combine_leaves(n2, sums);
+        a + combine_leaves(n - n2, sums)
+    }
+}
+
 /// `np.mean(a)` of a 1-D array.
 pub(crate) fn mean(a: &[f64]) -> f64 {
     pairwise_sum(a) / a.len() as f64
@@ -114,6 +245,34 @@ mod tests {
         for n in [0usize, 1, 7, 8, 9, 127, 128, 129, 1000, 4099] {
             let a: Vec<f64> = (0..n).map(|i| i as f64).collect();
             assert_eq!(pairwise_sum(&a), (n * n.saturating_sub(1) / 2) as f64);
+        }
+    }
+
+    #[test]
+    fn sparse_pairwise_is_bit_identical_to_the_dense_sum() {
+        let mut rng = crate::NumpyRng::new(5);
+        let mut acc = SparsePairwise::default();
+        for len in (1..300).chain([1000, 1024, 1031, 4099, 65_537, 300_001]) {
+            for density in [0.0, 0.05, 0.6, 1.0] {
+                let mut dense = vec![0.0; len];
+                acc.reset(len);
+                for (pos, d) in dense.iter_mut().enumerate() {
+                    // at most one value per position, with zero pushes around it (as the
+                    // W1 pass makes them), magnitudes over 30 decades
+                    for _ in 0..rng.integers(3) {
+                        acc.push(pos, 0.0);
+                    }
+                    if rng.random() < density {
+                        *d = rng.random() * 10f64.powi(rng.integers(30) as i32 - 15);
+                        acc.push(pos, *d);
+                    }
+                    for _ in 0..rng.integers(3) {
+                        acc.push(pos, 0.0);
+                    }
+                }
+                let want = pairwise_sum(&dense);
+                assert_eq!(acc.finish().to_bits(), want.to_bits(), "len {len}");
+            }
         }
     }
 

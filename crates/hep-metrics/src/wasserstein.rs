@@ -19,11 +19,14 @@
 //! Pass the same [`NumpyRng`] to consecutive calls to reproduce jetnet's module-level `rng`.
 //!
 //! ## Implementation
-//! Each quantity is sorted once for the whole input; a batch is then a vector of draw counts
-//! per jet, and the W1 of the resampled sets is a single merge over the presorted values with
-//! multiplicities (no per-batch sorting), emitting exactly scipy's term sequence.
+//! Each quantity is sorted once for the whole input, both sets merged into one sequence
+//! (particle features: `f32` keys packed with their jet into a `u64`, one radix sort); a
+//! batch is then a vector of draw counts per jet, and the W1 of the resampled sets is a
+//! single pass over that sequence with multiplicities (no per-batch sorting), emitting
+//! exactly scipy's term sequence into a streaming copy of numpy's pairwise summation
+//! ([`crate::numpy`]'s `SparsePairwise`) instead of a zero-filled array of all terms.
 
-use crate::numpy::{mean_std, mean_std_axis0, pairwise_sum};
+use crate::numpy::{SparsePairwise, mean_std, mean_std_axis0};
 use crate::view::{FeaturesView, JetsView, check_finite_f64};
 use crate::{Error, Estimate, NumpyRng, Result, efp};
 use rayon::prelude::*;
@@ -91,7 +94,7 @@ pub fn w1_distance(u: &[f64], v: &[f64]) -> Result<f64> {
     let a = SortedSample::new(u.iter().enumerate().map(|(i, &x)| (x, i as u32)));
     let b = SortedSample::new(v.iter().enumerate().map(|(i, &x)| (x, i as u32)));
     let merged = MergedSamples::new(&a, &b, u.len());
-    Ok(merged.w1(&vec![1; u.len() + v.len()], &mut Vec::new()))
+    Ok(merged.w1(&vec![1; u.len() + v.len()], &mut SparsePairwise::default()))
 }
 
 /// Values sorted ascending, each tagged with the row (jet) it belongs to.
@@ -104,24 +107,10 @@ impl SortedSample {
     pub(crate) fn new(items: impl Iterator<Item = (f64, u32)>) -> Self {
         // `+ 0.0` maps -0.0 to +0.0: numpy compares them equal, total_cmp does not.
         let mut pairs: Vec<(u64, u32)> = items.map(|(x, o)| (order_key(x + 0.0), o)).collect();
-        radix_sort(&mut pairs, 64);
+        radix_sort(&mut pairs, |p| p.0, 0, 64);
         let (values, owners) = pairs
             .into_iter()
             .map(|(k, o)| (from_order_key(k), o))
-            .unzip();
-        Self { values, owners }
-    }
-
-    /// [`Self::new`] for `f32` values (particle features): 32-bit keys need half the radix
-    /// passes, and the order is the same (`f32 → f64` is exact and monotonic).
-    pub(crate) fn from_f32(items: impl Iterator<Item = (f32, u32)>) -> Self {
-        let mut pairs: Vec<(u64, u32)> = items
-            .map(|(x, o)| (u64::from(order_key_f32(x + 0.0)), o))
-            .collect();
-        radix_sort(&mut pairs, 32);
-        let (values, owners) = pairs
-            .into_iter()
-            .map(|(k, o)| (f64::from(from_order_key_f32(k as u32)), o))
             .unzip();
         Self { values, owners }
     }
@@ -131,22 +120,31 @@ impl SortedSample {
     fn w1(&self, counts: &[u32], other: &Self, other_counts: &[u32]) -> f64 {
         let merged = MergedSamples::new(self, other, counts.len());
         let all: Vec<u32> = counts.iter().chain(other_counts).copied().collect();
-        merged.w1(&all, &mut Vec::new())
+        merged.w1(&all, &mut SparsePairwise::default())
     }
 }
 
-/// Two presorted samples merged once into one ascending sequence (ties: the first sample's
-/// values first, as scipy's stable sort of the concatenation), each value tagged with its
-/// owner: `id < n1` is row `id` of the first sample, `id ≥ n1` row `id − n1` of the second.
-/// A bootstrap batch is then one branch-free pass over this sequence.
+/// Two samples merged once into one ascending sequence (ties: the first sample's values
+/// first, as scipy's stable sort of the concatenation), each value tagged with its owner:
+/// `id < n1` is row `id` of the first sample, `id ≥ n1` row `id − n1` of the second. A
+/// bootstrap batch is then one branch-free pass over this sequence.
 pub(crate) struct MergedSamples {
-    values: Vec<f64>,
-    ids: Vec<u32>,
+    entries: Entries,
+    /// values per owner (a jet owns one value per valid particle)
+    mult: Vec<u32>,
     n1: u32,
 }
 
+enum Entries {
+    /// `f64` values and their owners
+    Wide { values: Vec<f64>, ids: Vec<u32> },
+    /// `f32` values packed with their owner: `order_key_f32(x) << 32 | id`, half the bytes
+    /// per pass
+    Packed(Vec<u64>),
+}
+
 impl MergedSamples {
-    /// Merges `a` (owners `< n1`) and `b`.
+    /// Merges the presorted `a` (owners `< n1`) and `b`.
     pub(crate) fn new(a: &SortedSample, b: &SortedSample, n1: usize) -> Self {
         let len = a.values.len() + b.values.len();
         let (mut values, mut ids) = (Vec::with_capacity(len), Vec::with_capacity(len));
@@ -162,28 +160,66 @@ impl MergedSamples {
                 j += 1;
             }
         }
+        let mult = multiplicities(ids.iter().copied());
         Self {
-            values,
-            ids,
+            entries: Entries::Wide { values, ids },
+            mult,
+            n1: n1 as u32,
+        }
+    }
+
+    /// Sorts `f32` values of the first sample (owners `< n1`) and of the second (owners
+    /// `≥ n1`, already offset) into one sequence. `items` must list the first sample before
+    /// the second: the radix sort is stable, which puts the first sample's values first
+    /// among ties (and keeps each sample's input order), as [`Self::new`] does.
+    pub(crate) fn from_f32(items: impl Iterator<Item = (f32, u32)>, n1: usize) -> Self {
+        // `+ 0.0` maps -0.0 to +0.0: numpy compares them equal, total_cmp does not.
+        let mut packed: Vec<u64> = items
+            .map(|(x, o)| u64::from(order_key_f32(x + 0.0)) << 32 | u64::from(o))
+            .collect();
+        radix_sort(&mut packed, |&p| p, 32, 64);
+        let mult = multiplicities(packed.iter().map(|&p| p as u32));
+        Self {
+            entries: Entries::Packed(packed),
+            mult,
             n1: n1 as u32,
         }
     }
 
     /// `scipy.stats.wasserstein_distance` of the two samples with each value repeated
     /// `counts[id]` times (`counts`: the first sample's rows, then the second's); +inf when
-    /// either side has no value (jetnet's convention). `terms` is a reusable buffer.
-    ///
+    /// either side has no value (jetnet's convention). `sum` is a reusable accumulator.
+    pub(crate) fn w1(&self, counts: &[u32], sum: &mut SparsePairwise) -> f64 {
+        match &self.entries {
+            Entries::Wide { values, ids } => {
+                self.w1_pass(values.iter().copied().zip(ids.iter().copied()), counts, sum)
+            }
+            Entries::Packed(p) => self.w1_pass(
+                p.iter()
+                    .map(|&p| (f64::from(from_order_key_f32((p >> 32) as u32)), p as u32)),
+                counts,
+                sum,
+            ),
+        }
+    }
+
     /// scipy sums `|F_u(x_k) − F_v(x_k)| (x_{k+1} − x_k)` over the sorted union of the
     /// resampled values with numpy's pairwise summation. An entry of weight `w` stands for
     /// `w` equal values: one term that needs the next value, then `w − 1` zero terms, so the
-    /// term that follows `c` resampled values sits at position `c − 1`. The terms are
-    /// scattered to their positions in a zeroed buffer (entries of weight 0 write to a spare
-    /// slot) and summed with the same pairwise blocks: the result is bit-identical.
-    pub(crate) fn w1(&self, counts: &[u32], terms: &mut Vec<f64>) -> f64 {
+    /// term that follows `c` resampled values sits at position `c − 1`. Every entry pushes
+    /// its term there (0.0 for weight 0) into a [`SparsePairwise`], which adds them up with
+    /// numpy's blocks without the zero-filled array: the result is bit-identical.
+    #[inline(always)]
+    fn w1_pass(
+        &self,
+        entries: impl Iterator<Item = (f64, u32)>,
+        counts: &[u32],
+        sum: &mut SparsePairwise,
+    ) -> f64 {
         let (mut nu, mut nv) = (0u64, 0u64);
-        for &id in &self.ids {
-            let w = u64::from(counts[id as usize]);
-            if id < self.n1 {
+        for (id, (&m, &c)) in self.mult.iter().zip(counts).enumerate() {
+            let w = u64::from(m) * u64::from(c);
+            if (id as u32) < self.n1 {
                 nu += w;
             } else {
                 nv += w;
@@ -193,31 +229,39 @@ impl MergedSamples {
             return f64::INFINITY;
         }
         let (fu, fv) = (nu as f64, nv as f64);
-        let len = (nu + nv - 1) as usize;
-        terms.clear();
-        terms.resize(len + 1, 0.0);
-        let spare = len;
+        let last = (nu + nv - 2) as usize;
+        sum.reset(last + 1);
         let (mut cu, mut cv) = (0u64, 0u64);
         // the last weighted entry's value and |F_u − F_v| after it
         let (mut xp, mut dp) = (0.0f64, 0.0f64);
-        for (&x, &id) in self.values.iter().zip(&self.ids) {
+        for (x, id) in entries {
             let w = u64::from(counts[id as usize]);
             let in_u = id < self.n1;
             let c = cu + cv;
-            let slot = if w > 0 && c > 0 {
-                (c - 1) as usize
-            } else {
-                spare
-            };
-            terms[slot] = dp * (x - xp);
+            // weight 0, or nothing before: a zero term (positions never go back)
+            let term = if w > 0 && c > 0 { dp * (x - xp) } else { 0.0 };
+            sum.push((c.max(1) as usize - 1).min(last), term);
             cu += if in_u { w } else { 0 };
             cv += if in_u { 0 } else { w };
             let d = (cu as f64 / fu - cv as f64 / fv).abs();
             xp = if w > 0 { x } else { xp };
             dp = if w > 0 { d } else { dp };
         }
-        pairwise_sum(&terms[..len])
+        sum.finish()
     }
+}
+
+/// How many entries each owner has.
+fn multiplicities(ids: impl Iterator<Item = u32>) -> Vec<u32> {
+    let mut mult = Vec::new();
+    for id in ids {
+        let id = id as usize;
+        if id >= mult.len() {
+            mult.resize(id + 1, 0);
+        }
+        mult[id] += 1;
+    }
+    mult
 }
 
 /// A `u32` whose unsigned order is the numeric order of the (non-NaN) `f32`.
@@ -240,21 +284,30 @@ fn from_order_key(k: u64) -> f64 {
     f64::from_bits(if k >> 63 == 1 { k & !(1 << 63) } else { !k })
 }
 
-/// Sort by key (`key_bits` significant low bits): LSD radix (11-bit digits, passes over
+/// Stable sort by bits `lo..hi` of `key(item)`: LSD radix (11-bit digits, passes over
 /// constant digits skipped) for large inputs, a comparison sort for small ones.
-fn radix_sort(v: &mut Vec<(u64, u32)>, key_bits: u32) {
+fn radix_sort<T: Copy + Default>(v: &mut Vec<T>, key: impl Fn(&T) -> u64, lo: u32, hi: u32) {
     const BITS: u32 = 11;
     const BUCKETS: usize = 1 << BITS;
+    let digits = |x: &T| {
+        let k = key(x) >> lo;
+        if hi - lo == 64 {
+            k
+        } else {
+            k & ((1 << (hi - lo)) - 1)
+        }
+    };
     if v.len() < 4096 {
-        v.sort_unstable_by_key(|p| p.0);
+        v.sort_by_key(|x| digits(x));
         return;
     }
-    let mut tmp = vec![(0u64, 0u32); v.len()];
-    let mut shift = 0;
-    while shift < key_bits {
+    let mut tmp = vec![T::default(); v.len()];
+    let mut shift = lo;
+    while shift < hi {
+        let mask = (1usize << BITS.min(hi - shift)) - 1;
         let mut count = vec![0usize; BUCKETS];
         for p in v.iter() {
-            count[((p.0 >> shift) as usize) & (BUCKETS - 1)] += 1;
+            count[((key(p) >> shift) as usize) & mask] += 1;
         }
         if count.contains(&v.len()) {
             shift += BITS;
@@ -267,7 +320,7 @@ fn radix_sort(v: &mut Vec<(u64, u32)>, key_bits: u32) {
             sum += here;
         }
         for p in v.iter() {
-            let d = ((p.0 >> shift) as usize) & (BUCKETS - 1);
+            let d = ((key(p) >> shift) as usize) & mask;
             tmp[count[d]] = *p;
             count[d] += 1;
         }
@@ -285,40 +338,40 @@ fn draw_counts(rng: &mut NumpyRng, n: usize, k: usize) -> Vec<u32> {
     counts
 }
 
-/// Bootstrapped W1 of each column of two sets of presorted quantities: the raw
+/// Bootstrapped W1 of each merged column (first set: `n1` rows, second: `n2`): the raw
 /// `[num_batches, num_cols]` values.
 fn bootstrap_w1(
-    cols1: &[SortedSample],
+    merged: &[MergedSamples],
     n1: usize,
-    cols2: &[SortedSample],
     n2: usize,
     cfg: &Bootstrap,
     rng: &mut NumpyRng,
 ) -> Vec<f64> {
-    let ncols = cols1.len();
+    let ncols = merged.len();
     // Draw every batch first (the generator is sequential), then evaluate all
     // (batch, column) pairs in parallel.
-    let draws: Vec<(Vec<u32>, Vec<u32>)> = (0..cfg.num_batches)
+    let counts: Vec<Vec<u32>> = (0..cfg.num_batches)
         .map(|_| {
-            let c1 = draw_counts(rng, n1, cfg.num_eval_samples);
-            (c1, draw_counts(rng, n2, cfg.num_eval_samples))
+            let mut c = draw_counts(rng, n1, cfg.num_eval_samples);
+            c.extend(draw_counts(rng, n2, cfg.num_eval_samples));
+            c
         })
-        .collect();
-    let merged: Vec<MergedSamples> = cols1
-        .par_iter()
-        .zip(cols2)
-        .map(|(a, b)| MergedSamples::new(a, b, n1))
-        .collect();
-    let counts: Vec<Vec<u32>> = draws
-        .into_iter()
-        .map(|(c1, c2)| c1.into_iter().chain(c2).collect())
         .collect();
     (0..cfg.num_batches * ncols)
         .into_par_iter()
-        .map_init(Vec::new, |terms, k| {
+        .map_init(SparsePairwise::default, |sum, k| {
             let (b, c) = (k / ncols, k % ncols);
-            merged[c].w1(&counts[b], terms)
+            merged[c].w1(&counts[b], sum)
         })
+        .collect()
+}
+
+/// The columns of two sets merged pairwise.
+fn merge_columns(cols1: &[SortedSample], cols2: &[SortedSample], n1: usize) -> Vec<MergedSamples> {
+    cols1
+        .par_iter()
+        .zip(cols2)
+        .map(|(a, b)| MergedSamples::new(a, b, n1))
         .collect()
 }
 
@@ -360,7 +413,8 @@ pub fn w1_features(
     check_rows_fit_u32(x.num_rows())?;
     check_rows_fit_u32(y.num_rows())?;
     let (a, b) = rayon::join(|| sorted_columns(&x), || sorted_columns(&y));
-    let w1s = bootstrap_w1(&a, x.num_rows(), &b, y.num_rows(), cfg, rng);
+    let merged = merge_columns(&a, &b, x.num_rows());
+    let w1s = bootstrap_w1(&merged, x.num_rows(), y.num_rows(), cfg, rng);
     Ok(reduce_batches(&w1s, x.num_cols()))
 }
 
@@ -443,7 +497,8 @@ pub fn w1m_from_masses(
     check_rows_fit_u32(x.num_rows())?;
     check_rows_fit_u32(y.num_rows())?;
     let (a, b) = rayon::join(|| sorted_columns(&x), || sorted_columns(&y));
-    let w1s = bootstrap_w1(&a, x.num_rows(), &b, y.num_rows(), cfg, rng);
+    let merged = merge_columns(&a, &b, x.num_rows());
+    let w1s = bootstrap_w1(&merged, x.num_rows(), y.num_rows(), cfg, rng);
     let (value, error) = mean_std(&w1s);
     Ok(Estimate { value, error })
 }
@@ -479,29 +534,38 @@ with_setters!(W1pConfig {
     with_num_particle_features(num_particle_features: usize),
 });
 
-/// Valid particles of one set as one presorted sample per feature.
+/// The valid particles of both sets, one merged sample per feature (owners: jets of the
+/// first set, then those of the second offset by its `N1`).
 fn particle_columns(
-    jets: &JetsView<'_>,
-    mask: Option<&[bool]>,
+    sets: [(&JetsView<'_>, Option<&[bool]>); 2],
     exclude_zeros: bool,
     nf: usize,
-) -> Vec<SortedSample> {
-    let [n, p, f] = jets.shape();
-    let data = jets.data();
-    let valid = |j: usize, k: usize| {
-        let base = (j * p + k) * f;
-        let m = mask.is_none_or(|m| m[j * p + k]);
-        // jetnet: `np.linalg.norm(x[..., :nf]) == 0`, in float32: zero iff every square is 0
-        m && !(exclude_zeros && data[base..base + nf].iter().all(|&v| v * v == 0.0))
-    };
+) -> Vec<MergedSamples> {
+    let n1 = sets[0].0.num_jets();
     (0..nf)
         .into_par_iter()
         .map(|c| {
-            SortedSample::from_f32((0..n).flat_map(|j| {
-                (0..p)
-                    .filter(move |&k| valid(j, k))
-                    .map(move |k| (data[(j * p + k) * f + c], j as u32))
-            }))
+            let items = sets
+                .iter()
+                .enumerate()
+                .flat_map(move |(side, &(jets, mask))| {
+                    let [n, p, f] = jets.shape();
+                    let data = jets.data();
+                    let offset = if side == 0 { 0 } else { n1 as u32 };
+                    (0..n).flat_map(move |j| {
+                        (0..p)
+                            .filter(move |&k| {
+                                let base = (j * p + k) * f;
+                                let m = mask.is_none_or(|m| m[j * p + k]);
+                                // jetnet: `np.linalg.norm(x[..., :nf]) == 0`, in float32: zero
+                                // iff every square is 0
+                                m && !(exclude_zeros
+                                    && data[base..base + nf].iter().all(|&v| v * v == 0.0))
+                            })
+                            .map(move |k| (data[(j * p + k) * f + c], offset + j as u32))
+                    })
+                });
+            MergedSamples::from_f32(items, n1)
         })
         .collect()
 }
@@ -560,14 +624,11 @@ pub fn w1p(
             }
         }
     }
-    let (a, b) = rayon::join(
-        || particle_columns(&jets1, mask1, cfg.exclude_zeros, nf),
-        || particle_columns(&jets2, mask2, cfg.exclude_zeros, nf),
-    );
+    check_rows_fit_u32(jets1.num_jets() + jets2.num_jets())?;
+    let merged = particle_columns([(&jets1, mask1), (&jets2, mask2)], cfg.exclude_zeros, nf);
     let w1s = bootstrap_w1(
-        &a,
+        &merged,
         jets1.num_jets(),
-        &b,
         jets2.num_jets(),
         &cfg.bootstrap,
         rng,
@@ -598,6 +659,47 @@ pub fn w1efp(
     w1_features(
         FeaturesView::new(&e1, [jets1.num_jets(), k])?,
         FeaturesView::new(&e2, [jets2.num_jets(), k])?,
+        cfg,
+        rng,
+    )
+}
+
+/// [`w1efp`] on EFPs already computed with [`efp::EfpSet::D4`] (`[N, 36]`, as FPD, KPD and
+/// precision/recall use them): the same 5 columns, the same numbers, without computing the
+/// EFPs a second time.
+///
+/// # Shapes
+/// `efps1`: `[N1, 36]`, `efps2`: `[N2, 36]`; returns 5 estimates.
+///
+/// # Errors
+/// Not 36 columns, empty or non-finite inputs, or an invalid `cfg`.
+pub fn w1efp_from_d4(
+    efps1: FeaturesView<'_>,
+    efps2: FeaturesView<'_>,
+    cfg: &Bootstrap,
+    rng: &mut NumpyRng,
+) -> Result<Vec<Estimate>> {
+    let d4 = efp::EfpSet::D4.len();
+    for v in [&efps1, &efps2] {
+        if v.num_cols() != d4 {
+            return Err(Error::DimensionMismatch {
+                what: "EFP columns (EfpSet::D4)",
+                lhs: v.num_cols(),
+                rhs: d4,
+            });
+        }
+    }
+    let pick = |v: &FeaturesView<'_>| -> Vec<f64> {
+        v.data()
+            .chunks_exact(d4)
+            .flat_map(|row| efp::W1EFP_IN_D4.iter().map(move |&i| row[i]))
+            .collect()
+    };
+    let (a, b) = (pick(&efps1), pick(&efps2));
+    let k = efp::W1EFP_IN_D4.len();
+    w1_features(
+        FeaturesView::new(&a, [efps1.num_rows(), k])?,
+        FeaturesView::new(&b, [efps2.num_rows(), k])?,
         cfg,
         rng,
     )
