@@ -21,6 +21,7 @@
 
 use crate::frechet::normalise_pair;
 use crate::numpy::{median, percentile_linear};
+use crate::tiles::{LANES, block4x8, four_rows, interleave};
 use crate::view::{FeaturesView, check_feature_pair};
 use crate::{Error, Estimate, NumpyRng, Result};
 use rayon::prelude::*;
@@ -76,24 +77,6 @@ fn poly4(dot: f64, gamma: f64) -> f64 {
     k2 * k2
 }
 
-/// Lanes of the register block: 8 kernel values are accumulated side by side so that the
-/// inner loop vectorises (a dot product alone is a serial chain of additions).
-const LANES: usize = 8;
-
-/// `y` (`[n, d]`) as `[ceil(n / 8), d, 8]` (lane-interleaved, zero-padded).
-fn interleave(y: &[f64], d: usize) -> Vec<f64> {
-    let n = y.len() / d;
-    let blocks = n.div_ceil(LANES);
-    let mut out = vec![0.0; blocks * d * LANES];
-    for (j, row) in y.chunks_exact(d).enumerate() {
-        let (b, l) = (j / LANES, j % LANES);
-        for (k, &v) in row.iter().enumerate() {
-            out[(b * d + k) * LANES + l] = v;
-        }
-    }
-    out
-}
-
 /// Σ_{j ≥ first_r} k(x_r, y_j) for up to four rows `xs` (`[R, d]`, R ≤ 4) against the
 /// interleaved `yt`; each block of `yt` is loaded once for all rows. Per pair the dot product
 /// is accumulated in the same order as a one-row loop would.
@@ -107,21 +90,11 @@ fn rows_sum_generic(
     gamma: f64,
 ) -> f64 {
     let rows = xs.len() / d;
-    let x = |r: usize| &xs[r.min(rows - 1) * d..(r.min(rows - 1) + 1) * d];
-    let (x0, x1, x2, x3) = (x(0), x(1), x(2), x(3));
+    let x4 = four_rows(xs, d);
     let start = first[..rows].iter().copied().min().unwrap_or(0);
     let mut s = [0.0f64; 4];
     for b in start / LANES..ny.div_ceil(LANES) {
-        let blk = &yt[b * d * LANES..(b + 1) * d * LANES];
-        let mut acc = [[0.0f64; LANES]; 4];
-        for (k, yk) in blk.chunks_exact(LANES).enumerate() {
-            let xk = [x0[k], x1[k], x2[k], x3[k]];
-            for r in 0..4 {
-                for l in 0..LANES {
-                    acc[r][l] += xk[r] * yk[l];
-                }
-            }
-        }
+        let acc = block4x8::<false>(x4, &yt[b * d * LANES..(b + 1) * d * LANES]);
         let j0 = b * LANES;
         for r in 0..rows {
             for (l, &dot) in acc[r].iter().enumerate() {

@@ -71,6 +71,7 @@ pub mod images;
 pub mod jet_images;
 pub mod kpd;
 pub mod prdc;
+mod tiles;
 pub mod wasserstein;
 pub mod zdc;
 

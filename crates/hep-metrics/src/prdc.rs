@@ -25,6 +25,7 @@
 //! diversity metrics for generative models*, ICML 2020, arXiv:2002.09797.
 
 use crate::frechet::normalise_pair;
+use crate::tiles::{LANES, block4x8, four_rows, interleave};
 use crate::view::{FeaturesView, check_feature_pair};
 use crate::{Error, NumpyRng, Result};
 use rayon::prelude::*;
@@ -78,33 +79,167 @@ pub struct Prdc {
     pub coverage: f64,
 }
 
-fn dist2(a: &[f64], b: &[f64]) -> f64 {
-    a.iter().zip(b).map(|(x, y)| (x - y) * (x - y)).sum()
+/// Insert `v` into the ascending `best` (at most `k` entries, duplicates kept).
+#[inline(always)]
+fn push_best(best: &mut Vec<f64>, v: f64, k: usize) {
+    if best.len() == k {
+        if v >= best[k - 1] {
+            return;
+        }
+        best.pop();
+    }
+    let at = best.partition_point(|&b| b <= v);
+    best.insert(at, v);
+}
+
+/// The `k` smallest squared distances from each of up to four rows `xs` (rows `i0..` of the
+/// set) to the other rows of the interleaved set `xt` (`n` rows).
+#[inline(always)]
+fn nearest4_generic(
+    xs: &[f64],
+    xt: &[f64],
+    d: usize,
+    n: usize,
+    i0: usize,
+    k: usize,
+    best: &mut [Vec<f64>; 4],
+) {
+    let rows = xs.len() / d;
+    let x4 = four_rows(xs, d);
+    for b in best.iter_mut() {
+        b.clear();
+    }
+    for blk in 0..n.div_ceil(LANES) {
+        let acc = block4x8::<true>(x4, &xt[blk * d * LANES..(blk + 1) * d * LANES]);
+        for (r, best) in best.iter_mut().enumerate().take(rows) {
+            for (l, &v) in acc[r].iter().enumerate() {
+                let j = blk * LANES + l;
+                if j < n && j != i0 + r {
+                    push_best(best, v, k);
+                }
+            }
+        }
+    }
+}
+
+/// For up to four generated rows `gs` with ball radii² `rad_g` against the interleaved real
+/// set `rt` (`n` rows, radii² `rr`): mark the real balls they lie in (`cov`) and the real
+/// points inside their balls (`rec`); returns, per generated row, the number of real balls
+/// holding it.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn gen4_generic(
+    gs: &[f64],
+    rad_g: &[f64],
+    rt: &[f64],
+    d: usize,
+    rr: &[f64],
+    cov: &mut [bool],
+    rec: &mut [bool],
+) -> [usize; 4] {
+    let n = rr.len();
+    let rows = gs.len() / d;
+    let g4 = four_rows(gs, d);
+    let mut count = [0usize; 4];
+    for blk in 0..n.div_ceil(LANES) {
+        let acc = block4x8::<true>(g4, &rt[blk * d * LANES..(blk + 1) * d * LANES]);
+        for r in 0..rows {
+            for (l, &v) in acc[r].iter().enumerate() {
+                let i = blk * LANES + l;
+                if i >= n {
+                    break;
+                }
+                if v < rr[i] {
+                    count[r] += 1;
+                    cov[i] = true;
+                }
+                if v < rad_g[r] {
+                    rec[i] = true;
+                }
+            }
+        }
+    }
+    count
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    /// [`super::nearest4_generic`] compiled for AVX2 (same arithmetic).
+    ///
+    /// # Safety
+    /// The CPU must support AVX2.
+    #[target_feature(enable = "avx2")]
+    pub(super) unsafe fn nearest4(
+        xs: &[f64],
+        xt: &[f64],
+        d: usize,
+        n: usize,
+        i0: usize,
+        k: usize,
+        best: &mut [Vec<f64>; 4],
+    ) {
+        super::nearest4_generic(xs, xt, d, n, i0, k, best);
+    }
+
+    /// [`super::gen4_generic`] compiled for AVX2 (same arithmetic).
+    ///
+    /// # Safety
+    /// The CPU must support AVX2.
+    #[target_feature(enable = "avx2")]
+    #[allow(clippy::too_many_arguments)]
+    pub(super) unsafe fn gen4(
+        gs: &[f64],
+        rad_g: &[f64],
+        rt: &[f64],
+        d: usize,
+        rr: &[f64],
+        cov: &mut [bool],
+        rec: &mut [bool],
+    ) -> [usize; 4] {
+        super::gen4_generic(gs, rad_g, rt, d, rr, cov, rec)
+    }
+}
+
+fn has_avx2() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::is_x86_feature_detected!("avx2")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
 }
 
 /// Squared distance to the k-th nearest neighbour (itself excluded) of each row.
 fn knn_radii2(x: &[f64], d: usize, k: usize) -> Vec<f64> {
-    let rows: Vec<&[f64]> = x.chunks_exact(d).collect();
-    rows.par_iter()
+    let n = x.len() / d;
+    let xt = interleave(x, d);
+    let fast = has_avx2();
+    x.par_chunks(4 * d)
         .enumerate()
-        .map_init(Vec::new, |best: &mut Vec<f64>, (i, xi)| {
-            best.clear();
-            for (j, xj) in rows.iter().enumerate() {
-                if i == j {
-                    continue;
+        .map_init(
+            || std::array::from_fn(|_| Vec::with_capacity(k + 1)),
+            |best: &mut [Vec<f64>; 4], (g, xs)| {
+                #[cfg(target_arch = "x86_64")]
+                if fast {
+                    // SAFETY: the CPU supports AVX2 (checked).
+                    unsafe { avx2::nearest4(xs, &xt, d, n, 4 * g, k, best) };
+                } else {
+                    nearest4_generic(xs, &xt, d, n, 4 * g, k, best);
                 }
-                let v = dist2(xi, xj);
-                if best.len() < k {
-                    let at = best.partition_point(|&b| b <= v);
-                    best.insert(at, v);
-                } else if v < best[k - 1] {
-                    best.pop();
-                    let at = best.partition_point(|&b| b <= v);
-                    best.insert(at, v);
+                #[cfg(not(target_arch = "x86_64"))]
+                {
+                    let _ = fast;
+                    nearest4_generic(xs, &xt, d, n, 4 * g, k, best);
                 }
-            }
-            best[k - 1]
-        })
+                best[..xs.len() / d]
+                    .iter()
+                    .map(|b| b[k - 1])
+                    .collect::<Vec<_>>()
+            },
+        )
+        .flatten_iter()
         .collect()
 }
 
@@ -166,29 +301,33 @@ pub fn prdc(
         }
     }
     let (rr, rg) = rayon::join(|| knn_radii2(&xs, d, k), || knn_radii2(&ys, d, k));
-    let real_rows: Vec<&[f64]> = xs.chunks_exact(d).collect();
+    let rt = interleave(&xs, d);
+    let fast = has_avx2();
     // One pass over generated samples: per generated sample, the number of real balls it
     // lies in; per real sample, whether some generated sample lies in its ball (coverage)
     // and whether it lies in some generated ball (recall).
     let (in_balls, covered, recalled) = ys
-        .par_chunks_exact(d)
-        .zip(&rg)
+        .par_chunks(4 * d)
+        .zip(rg.par_chunks(4))
         .fold(
             || (0usize, 0usize, vec![false; n], vec![false; n]),
-            |(mut hits, mut any, mut cov, mut rec), (g, &rad_g)| {
-                let mut count = 0;
-                for (i, r) in real_rows.iter().enumerate() {
-                    let v = dist2(g, r);
-                    if v < rr[i] {
-                        count += 1;
-                        cov[i] = true;
-                    }
-                    if v < rad_g {
-                        rec[i] = true;
-                    }
+            |(mut hits, mut any, mut cov, mut rec), (gs, rad_g)| {
+                #[cfg(target_arch = "x86_64")]
+                let counts = if fast {
+                    // SAFETY: the CPU supports AVX2 (checked).
+                    unsafe { avx2::gen4(gs, rad_g, &rt, d, &rr, &mut cov, &mut rec) }
+                } else {
+                    gen4_generic(gs, rad_g, &rt, d, &rr, &mut cov, &mut rec)
+                };
+                #[cfg(not(target_arch = "x86_64"))]
+                let counts = {
+                    let _ = fast;
+                    gen4_generic(gs, rad_g, &rt, d, &rr, &mut cov, &mut rec)
+                };
+                for &c in &counts[..rad_g.len()] {
+                    hits += c;
+                    any += usize::from(c > 0);
                 }
-                hits += count;
-                any += usize::from(count > 0);
                 (hits, any, cov, rec)
             },
         )
@@ -257,6 +396,83 @@ mod tests {
         assert_eq!(p.precision, 1.0);
         assert!(p.recall < 0.1, "{p:?}");
         assert!(p.coverage < 0.1, "{p:?}");
+    }
+
+    /// The definitions written out pair by pair (the previous implementation).
+    fn naive(x: &[f64], y: &[f64], d: usize, k: usize) -> Prdc {
+        let dist2 = |a: &[f64], b: &[f64]| -> f64 {
+            let mut s = 0.0;
+            for (p, q) in a.iter().zip(b) {
+                s += (p - q) * (p - q);
+            }
+            s
+        };
+        let radii = |z: &[f64]| -> Vec<f64> {
+            let rows: Vec<&[f64]> = z.chunks_exact(d).collect();
+            rows.iter()
+                .enumerate()
+                .map(|(i, a)| {
+                    let mut v: Vec<f64> = rows
+                        .iter()
+                        .enumerate()
+                        .filter(|&(j, _)| j != i)
+                        .map(|(_, b)| dist2(a, b))
+                        .collect();
+                    v.sort_by(f64::total_cmp);
+                    v[k - 1]
+                })
+                .collect()
+        };
+        let (rr, rg) = (radii(x), radii(y));
+        let (n, m) = (rr.len(), rg.len());
+        let (mut hits, mut any, mut cov, mut rec) = (0, 0, vec![false; n], vec![false; n]);
+        for (g, &rad) in y.chunks_exact(d).zip(&rg) {
+            let mut c = 0;
+            for (i, r) in x.chunks_exact(d).enumerate() {
+                let v = dist2(g, r);
+                if v < rr[i] {
+                    c += 1;
+                    cov[i] = true;
+                }
+                if v < rad {
+                    rec[i] = true;
+                }
+            }
+            hits += c;
+            any += usize::from(c > 0);
+        }
+        let frac = |v: &[bool]| v.iter().filter(|&&b| b).count() as f64 / v.len() as f64;
+        Prdc {
+            precision: any as f64 / m as f64,
+            recall: frac(&rec),
+            density: hits as f64 / (k * m) as f64,
+            coverage: frac(&cov),
+        }
+    }
+
+    #[test]
+    fn tiled_passes_equal_the_pairwise_definitions() {
+        let mut rng = NumpyRng::new(13);
+        for (n, m, d, k) in [
+            (37, 29, 5, 3),
+            (64, 64, 36, 5),
+            (9, 70, 2, 1),
+            (101, 33, 11, 7),
+        ] {
+            // a coarse grid makes distance ties (on the ball boundaries) common
+            let mut draw = |len: usize| -> Vec<f64> {
+                (0..len).map(|_| rng.integers(7) as f64 * 0.5).collect()
+            };
+            let (a, b) = (draw(n * d), draw(m * d));
+            let x = FeaturesView::new(&a, [n, d]).unwrap();
+            let y = FeaturesView::new(&b, [m, d]).unwrap();
+            let cfg = PrdcConfig::default()
+                .with_nearest_k(k)
+                .with_normalise(false);
+            let got = prdc(x, y, &cfg).unwrap();
+            assert_eq!(got, naive(&a, &b, d, k), "n {n} m {m} d {d} k {k}");
+            assert!(got.precision > 0.0 && got.recall > 0.0);
+        }
     }
 
     #[test]
