@@ -134,6 +134,7 @@ fn rows_sum(xs: &[f64], yt: &[f64], d: usize, first: [usize; 4], ny: usize, gamm
 }
 
 /// Σ_{i<j} k(x_i, x_j) (`upper`, with `y == x`) or Σ_{i,j} k(x_i, y_j); rows `[*, d]`.
+/// The same for any number of threads (partial sums per 16 rows, added in order).
 fn kernel_sum(x: &[f64], y: &[f64], d: usize, upper: bool) -> f64 {
     let gamma = 1.0 / d as f64;
     let ny = y.len() / d;
@@ -153,6 +154,10 @@ fn kernel_sum(x: &[f64], y: &[f64], d: usize, upper: bool) -> f64 {
             }
             total
         })
+        .collect::<Vec<f64>>()
+        // in chunk order: rayon's own `sum` groups by how the work was split and stolen, so
+        // its last bits could change from run to run
+        .iter()
         .sum()
 }
 
@@ -286,6 +291,29 @@ mod tests {
             }
         }
         assert!((kernel_sum(&x, &y, d, false) - xy).abs() < 1e-12 * xy);
+    }
+
+    #[test]
+    fn kernel_sums_do_not_depend_on_the_thread_count() {
+        let mut rng = NumpyRng::new(4);
+        let d = 36;
+        let x: Vec<f64> = (0..301 * d).map(|_| rng.random() * 2.0 - 1.0).collect();
+        let sums = |threads: usize| {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            pool.install(|| {
+                (
+                    kernel_sum(&x, &x, d, true).to_bits(),
+                    kernel_sum(&x, &x[..97 * d], d, false).to_bits(),
+                )
+            })
+        };
+        let one = sums(1);
+        for threads in [2, 3, 7] {
+            assert_eq!(sums(threads), one, "{threads} threads");
+        }
     }
 
     #[test]
