@@ -21,7 +21,7 @@
 
 use crate::frechet::normalise_pair;
 use crate::numpy::{median, percentile_linear};
-use crate::tiles::{LANES, block4x8, four_rows, interleave};
+use crate::tiles::{LANES, block4x8, four_rows, interleave, with_avx2};
 use crate::view::{FeaturesView, check_feature_pair};
 use crate::{Error, Estimate, NumpyRng, Result};
 use rayon::prelude::*;
@@ -81,14 +81,7 @@ fn poly4(dot: f64, gamma: f64) -> f64 {
 /// interleaved `yt`; each block of `yt` is loaded once for all rows. Per pair the dot product
 /// is accumulated in the same order as a one-row loop would.
 #[inline(always)]
-fn rows_sum_generic(
-    xs: &[f64],
-    yt: &[f64],
-    d: usize,
-    first: [usize; 4],
-    ny: usize,
-    gamma: f64,
-) -> f64 {
+fn rows_sum(xs: &[f64], yt: &[f64], d: usize, first: [usize; 4], ny: usize, gamma: f64) -> f64 {
     let rows = xs.len() / d;
     let x4 = four_rows(xs, d);
     let start = first[..rows].iter().copied().min().unwrap_or(0);
@@ -109,30 +102,6 @@ fn rows_sum_generic(
     s[..rows].iter().sum()
 }
 
-/// The same loop compiled for AVX2 (4-wide f64); the arithmetic per lane is unchanged, so
-/// results are identical to the generic path.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-fn rows_sum_avx2(
-    xs: &[f64],
-    yt: &[f64],
-    d: usize,
-    first: [usize; 4],
-    ny: usize,
-    gamma: f64,
-) -> f64 {
-    rows_sum_generic(xs, yt, d, first, ny, gamma)
-}
-
-fn rows_sum(xs: &[f64], yt: &[f64], d: usize, first: [usize; 4], ny: usize, gamma: f64) -> f64 {
-    #[cfg(target_arch = "x86_64")]
-    if std::is_x86_feature_detected!("avx2") {
-        // SAFETY: the CPU supports AVX2 (checked above).
-        return unsafe { rows_sum_avx2(xs, yt, d, first, ny, gamma) };
-    }
-    rows_sum_generic(xs, yt, d, first, ny, gamma)
-}
-
 /// Σ_{i<j} k(x_i, x_j) (`upper`, with `y == x`) or Σ_{i,j} k(x_i, y_j); rows `[*, d]`.
 /// The same for any number of threads (partial sums per 16 rows, added in order).
 fn kernel_sum(x: &[f64], y: &[f64], d: usize, upper: bool) -> f64 {
@@ -150,7 +119,10 @@ fn kernel_sum(x: &[f64], y: &[f64], d: usize, upper: bool) -> f64 {
                 } else {
                     [0; 4]
                 };
-                total += rows_sum(group, &yt, d, first, ny, gamma);
+                total += with_avx2(
+                    #[inline(always)]
+                    || rows_sum(group, &yt, d, first, ny, gamma),
+                );
             }
             total
         })

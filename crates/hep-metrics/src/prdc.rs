@@ -25,7 +25,7 @@
 //! diversity metrics for generative models*, ICML 2020, arXiv:2002.09797.
 
 use crate::frechet::normalise_pair;
-use crate::tiles::{LANES, block4x8, four_rows, interleave};
+use crate::tiles::{LANES, block4x8, four_rows, interleave, with_avx2};
 use crate::view::{FeaturesView, check_feature_pair};
 use crate::{Error, NumpyRng, Result};
 use rayon::prelude::*;
@@ -95,7 +95,7 @@ fn push_best(best: &mut Vec<f64>, v: f64, k: usize) {
 /// The `k` smallest squared distances from each of up to four rows `xs` (rows `i0..` of the
 /// set) to the other rows of the interleaved set `xt` (`n` rows).
 #[inline(always)]
-fn nearest4_generic(
+fn nearest4(
     xs: &[f64],
     xt: &[f64],
     d: usize,
@@ -127,8 +127,7 @@ fn nearest4_generic(
 /// points inside their balls (`rec`); returns, per generated row, the number of real balls
 /// holding it.
 #[inline(always)]
-#[allow(clippy::too_many_arguments)]
-fn gen4_generic(
+fn gen4(
     gs: &[f64],
     rad_g: &[f64],
     rt: &[f64],
@@ -162,77 +161,19 @@ fn gen4_generic(
     count
 }
 
-#[cfg(target_arch = "x86_64")]
-mod avx2 {
-    /// [`super::nearest4_generic`] compiled for AVX2 (same arithmetic).
-    ///
-    /// # Safety
-    /// The CPU must support AVX2.
-    #[target_feature(enable = "avx2")]
-    pub(super) unsafe fn nearest4(
-        xs: &[f64],
-        xt: &[f64],
-        d: usize,
-        n: usize,
-        i0: usize,
-        k: usize,
-        best: &mut [Vec<f64>; 4],
-    ) {
-        super::nearest4_generic(xs, xt, d, n, i0, k, best);
-    }
-
-    /// [`super::gen4_generic`] compiled for AVX2 (same arithmetic).
-    ///
-    /// # Safety
-    /// The CPU must support AVX2.
-    #[target_feature(enable = "avx2")]
-    #[allow(clippy::too_many_arguments)]
-    pub(super) unsafe fn gen4(
-        gs: &[f64],
-        rad_g: &[f64],
-        rt: &[f64],
-        d: usize,
-        rr: &[f64],
-        cov: &mut [bool],
-        rec: &mut [bool],
-    ) -> [usize; 4] {
-        super::gen4_generic(gs, rad_g, rt, d, rr, cov, rec)
-    }
-}
-
-fn has_avx2() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        std::is_x86_feature_detected!("avx2")
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        false
-    }
-}
-
 /// Squared distance to the k-th nearest neighbour (itself excluded) of each row.
 fn knn_radii2(x: &[f64], d: usize, k: usize) -> Vec<f64> {
     let n = x.len() / d;
     let xt = interleave(x, d);
-    let fast = has_avx2();
     x.par_chunks(4 * d)
         .enumerate()
         .map_init(
             || std::array::from_fn(|_| Vec::with_capacity(k + 1)),
             |best: &mut [Vec<f64>; 4], (g, xs)| {
-                #[cfg(target_arch = "x86_64")]
-                if fast {
-                    // SAFETY: the CPU supports AVX2 (checked).
-                    unsafe { avx2::nearest4(xs, &xt, d, n, 4 * g, k, best) };
-                } else {
-                    nearest4_generic(xs, &xt, d, n, 4 * g, k, best);
-                }
-                #[cfg(not(target_arch = "x86_64"))]
-                {
-                    let _ = fast;
-                    nearest4_generic(xs, &xt, d, n, 4 * g, k, best);
-                }
+                with_avx2(
+                    #[inline(always)]
+                    || nearest4(xs, &xt, d, n, 4 * g, k, best),
+                );
                 best[..xs.len() / d]
                     .iter()
                     .map(|b| b[k - 1])
@@ -302,7 +243,6 @@ pub fn prdc(
     }
     let (rr, rg) = rayon::join(|| knn_radii2(&xs, d, k), || knn_radii2(&ys, d, k));
     let rt = interleave(&xs, d);
-    let fast = has_avx2();
     // One pass over generated samples: per generated sample, the number of real balls it
     // lies in; per real sample, whether some generated sample lies in its ball (coverage)
     // and whether it lies in some generated ball (recall).
@@ -312,18 +252,10 @@ pub fn prdc(
         .fold(
             || (0usize, 0usize, vec![false; n], vec![false; n]),
             |(mut hits, mut any, mut cov, mut rec), (gs, rad_g)| {
-                #[cfg(target_arch = "x86_64")]
-                let counts = if fast {
-                    // SAFETY: the CPU supports AVX2 (checked).
-                    unsafe { avx2::gen4(gs, rad_g, &rt, d, &rr, &mut cov, &mut rec) }
-                } else {
-                    gen4_generic(gs, rad_g, &rt, d, &rr, &mut cov, &mut rec)
-                };
-                #[cfg(not(target_arch = "x86_64"))]
-                let counts = {
-                    let _ = fast;
-                    gen4_generic(gs, rad_g, &rt, d, &rr, &mut cov, &mut rec)
-                };
+                let counts = with_avx2(
+                    #[inline(always)]
+                    || gen4(gs, rad_g, &rt, d, &rr, &mut cov, &mut rec),
+                );
                 for &c in &counts[..rad_g.len()] {
                     hits += c;
                     any += usize::from(c > 0);

@@ -51,6 +51,28 @@ pub(crate) fn four_rows(xs: &[f64], d: usize) -> [&[f64]; 4] {
     [x(0), x(1), x(2), x(3)]
 }
 
+/// Runs `f` compiled for AVX2 when the CPU has it, else as it is. Mark the closure
+/// `#[inline(always)]` (as the code it calls): inlined into the AVX2 function, the tiles
+/// above vectorise 4-wide (KPD ran 2.7× slower when LLVM kept the closure out of line); the
+/// arithmetic, and so every result, is the same either way.
+#[inline(always)]
+pub(crate) fn with_avx2<R>(f: impl FnOnce() -> R) -> R {
+    #[cfg(target_arch = "x86_64")]
+    if std::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU supports AVX2 (checked above).
+        return unsafe { avx2(f) };
+    }
+    f()
+}
+
+/// # Safety
+/// The CPU must support AVX2.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn avx2<R>(f: impl FnOnce() -> R) -> R {
+    f()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
