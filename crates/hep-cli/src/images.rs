@@ -107,6 +107,10 @@ pub struct TrainOpts {
     /// Hidden width of SARM's MADEs.
     #[arg(long, default_value_t = 512)]
     sarm_hidden: usize,
+    /// Side of SARM's centred inner window, modelled first [default: 0.28 of the smaller
+    /// image side, 7 for 25 × 25 and 9 for 32 × 32].
+    #[arg(long)]
+    sarm_window: Option<usize>,
     /// LAGAN size: `paper` or `small` (the paper's structure, narrower; for CPU runs).
     #[arg(long, default_value = "small")]
     lagan_size: String,
@@ -416,6 +420,11 @@ fn build(kind: ModelKind, d: &ClassData, meta: &Value, seed: u64) -> Result<Trai
                     .context("model.json: levels")?
                     .len(),
                 hidden: meta["hidden"].as_u64().context("model.json: hidden")? as usize,
+                // models saved before the window was an option used the default
+                window: match meta.get("window") {
+                    Some(w) => w.as_u64().context("model.json: window")? as usize,
+                    None => SarmConfig::new(d.h, d.w).window,
+                },
                 ..SarmConfig::new(d.h, d.w)
             };
             let levels: Vec<f64> = serde_json::from_value(meta["levels"].clone())?;
@@ -435,7 +444,8 @@ fn describe(kind: ModelKind, d: &ClassData, opts: &TrainOpts) -> Result<Value> {
         ModelKind::Independent => json!({}),
         ModelKind::Decoupled | ModelKind::Deconv => json!({"sigma": nonzero_sigma(&d.train)}),
         ModelKind::Sarm => {
-            json!({"levels": fit_levels(&d.train, opts.levels)?, "hidden": opts.sarm_hidden})
+            let window = opts.sarm_window.unwrap_or(SarmConfig::new(d.h, d.w).window);
+            json!({"levels": fit_levels(&d.train, opts.levels)?, "hidden": opts.sarm_hidden, "window": window})
         }
         ModelKind::Lagan => json!({"size": opts.lagan_size}),
     })
@@ -906,7 +916,7 @@ fn compare(a: CompareArgs) -> Result<()> {
     }
     ensure!(!results.is_empty(), "no images with label 0 or 1");
     let header = format!(
-        "# Sparse images: {}\n\nCommand: `hepgen image compare --data {} --models {} --epochs {} --batch {} --levels {} --sarm-hidden {} --lagan-size {} --seed {}`\n\n(LAGAN: one class-conditional model trained on both classes; its training time is shared.)\n\n",
+        "# Sparse images: {}\n\nCommand: `hepgen image compare --data {} --models {} --epochs {} --batch {} --levels {} --sarm-hidden {}{} --lagan-size {} --seed {}`\n\n(LAGAN: one class-conditional model trained on both classes; its training time is shared.)\n\n",
         a.data
             .iter()
             .map(|p| p.display().to_string())
@@ -926,6 +936,10 @@ fn compare(a: CompareArgs) -> Result<()> {
         a.opts.batch,
         a.opts.levels,
         a.opts.sarm_hidden,
+        a.opts
+            .sarm_window
+            .map(|w| format!(" --sarm-window {w}"))
+            .unwrap_or_default(),
         a.opts.lagan_size,
         a.opts.seed
     );
