@@ -22,14 +22,13 @@ Example: python gen_jetnet.py --type g --n 10000 --out g.parquet --workers 2
 """
 import argparse
 import json
-import multiprocessing as mp
 import os
 import sys
 import time
 
 import numpy as np
 
-from pythia_common import kin, make_pythia, wrap
+from pythia_common import chunk_shares, kin, make_pythia, map_chunks, wrap
 
 # Hard processes per jet type, and which 2->2 outgoing partons (event record
 # entries 5 and 6) count as the "parton of interest" for matching.
@@ -182,19 +181,15 @@ def main():
                consider_leading=a.consider_leading, batch=a.batch, jet_ptmin_cluster=100.0,
                max_abs_eta_particles=a.max_abs_eta_particles, min_particle_pt=a.min_particle_pt,
                extra=a.set)
-    n_chunks = (a.n + a.chunk - 1) // a.chunk
+    shares = chunk_shares(a.n, a.chunk)
+    n_chunks = len(shares)
     if a.seed * 1000 + n_chunks >= 900_000_000:
         sys.exit("seed too large: Pythia seeds must stay below 900000000 (seed*1000 + chunk)")
-    shares = [min(a.chunk, a.n - i * a.chunk) for i in range(n_chunks)]
     # Pythia seed of chunk i is seed*1000 + i + 1: independent of the number of workers.
     jobs = [(a.type, s, a.seed * 1000 + i + 1, cfg, i) for i, s in enumerate(shares)]
     w = max(1, min(a.workers, n_chunks))
     t0 = time.time()
-    if w == 1:
-        results = [worker(j) for j in jobs]
-    else:
-        with mp.get_context("fork").Pool(w) as pool:
-            results = pool.map(worker, jobs, chunksize=1)
+    results = map_chunks(worker, jobs, w)
     wall = time.time() - t0
     res = {key: np.concatenate([r[key] for r in results])
            for key in ("pf", "jf", "jet_phi", "n_constituents", "parton_pdgid")}

@@ -35,3 +35,24 @@ def kin(px, py, pz, e):
 def wrap(dphi):
     """Δφ wrapped into [−π, π)."""
     return (dphi + np.pi) % (2 * np.pi) - np.pi
+
+
+def chunk_shares(n, chunk):
+    """Sizes of the chunks that make `n` items, `chunk` per chunk (the last one smaller)."""
+    if n <= 0 or chunk <= 0:
+        raise ValueError(f"need n > 0 and chunk > 0, got n = {n}, chunk = {chunk}")
+    return [min(chunk, n - i * chunk) for i in range((n + chunk - 1) // chunk)]
+
+
+def map_chunks(fn, jobs, workers):
+    """`[fn(job) for job in jobs]`, on up to `workers` forked processes (in order).
+
+    Each job must carry everything its result depends on (its seeds), so that the result does
+    not depend on `workers`. Forking shares module globals set before the call (e.g. a
+    pile-up pool) with the workers without pickling them."""
+    w = max(1, min(workers, len(jobs)))
+    if w == 1:
+        return [fn(j) for j in jobs]
+    import multiprocessing as mp
+    with mp.get_context("fork").Pool(w) as pool:
+        return pool.map(fn, jobs, chunksize=1)

@@ -26,6 +26,46 @@ pub struct ImageSetArgs {
     /// Output Parquet file.
     #[arg(long)]
     pub out: PathBuf,
+    /// Images per Pythia instance (each chunk has its own seeds; the output depends on
+    /// `--seed` and `--chunk`, not on `--workers`; a set of one chunk is what the generators
+    /// made before chunking).
+    #[arg(long, default_value_t = 5000)]
+    pub chunk: usize,
+    /// Processes generating chunks in parallel [default: the available cores].
+    #[arg(long)]
+    pub workers: Option<usize>,
+}
+
+impl ImageSetArgs {
+    /// Checks the sizes; returns the worker count.
+    pub fn check(&self) -> Result<usize> {
+        if self.n == 0 || self.chunk == 0 {
+            bail!("--n and --chunk must be positive");
+        }
+        let chunks = self.n.div_ceil(self.chunk);
+        if chunks > 900 {
+            bail!(
+                "--n {} / --chunk {} makes {chunks} chunks; at most 900 (raise --chunk)",
+                self.n,
+                self.chunk
+            );
+        }
+        match self.workers {
+            Some(0) => bail!("--workers must be positive"),
+            Some(w) => Ok(w),
+            None => Ok(std::thread::available_parallelism().map_or(1, |n| n.get())),
+        }
+    }
+
+    /// The generator-script arguments `--chunk C --workers W`.
+    pub fn script_args(&self, workers: usize) -> [String; 4] {
+        [
+            "--chunk".into(),
+            self.chunk.to_string(),
+            "--workers".into(),
+            workers.to_string(),
+        ]
+    }
 }
 
 /// Converts a generator's `.npz` to `images-v1` Parquet at `out` with the provenance
@@ -86,22 +126,35 @@ pub fn run(a: MuonImagesArgs) -> Result<()> {
         other => bail!("--class {other}: expected iso or noniso"),
     };
     let (n, seed, out) = (a.set.n, a.set.seed, &a.set.out);
+    let workers = a.set.check()?;
     let venv = Venv::ensure("data", "requirements-data.txt")?;
     let tmp = crate::workspace_root().join("target/xtask-tmp");
     std::fs::create_dir_all(&tmp)?;
     let npz = tmp.join(format!("muon_{cls}_{seed}_{}.npz", std::process::id()));
+    eprintln!(
+        "generating {n} {} muon images with Pythia 8 (seed {seed}, chunks of {}, {workers} workers)",
+        a.class, a.set.chunk
+    );
     // the calorimeter settings that reproduce the paper's ~98.8% zero pixels (spec §3)
     run_cmd(
         venv.script("gen_muon_images.py")
             .args(["--class", cls, "--n", &n.to_string()])
             .args(["--seed", &seed.to_string(), "--pool", &a.pool.to_string()])
             .args(["--calo", "--charged-ptmin", "0.9"])
-            .args(["--pixel-threshold", "0.5", "--out"])
+            .args(["--pixel-threshold", "0.5"])
+            .args(a.set.script_args(workers))
+            .arg("--out")
             .arg(&npz),
     )
     .context("generating muon images")?;
     let record = serde_json::json!({
-        "command": format!("cargo xtask data muon-images --class {} --n {n} --seed {seed} --out {}", a.class, out.display()),
+        "command": format!(
+            "cargo xtask data muon-images --class {} --n {n} --seed {seed} --chunk {}{} --out {}",
+            a.class,
+            a.set.chunk,
+            if a.pool == 3000 { String::new() } else { format!(" --pool {}", a.pool) },
+            out.display()
+        ),
         "class": a.class,
         "calorimeter": "charged pT > 0.9 GeV, EM 10%/sqrt(E), HAD 50%/sqrt(E) smearing, pixel threshold 0.5 GeV",
     });

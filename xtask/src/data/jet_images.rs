@@ -43,9 +43,7 @@ pub fn run(a: JetImagesArgs) -> Result<()> {
         "qcd" => 0,
         other => bail!("--class {other}: expected wprime or qcd"),
     };
-    if n == 0 {
-        bail!("--n must be positive");
-    }
+    let workers = a.set.check()?;
     if !(a.pthat_min >= 0.0 && a.pthat_min < a.pthat_max) {
         bail!(
             "--pthat-min {} / --pthat-max {}: need 0 ≤ min < max",
@@ -69,17 +67,18 @@ pub fn run(a: JetImagesArgs) -> Result<()> {
         .args(["--seed", &seed.to_string()])
         .args(["--pthat-min", &a.pthat_min.to_string()])
         .args(["--pthat-max", &a.pthat_max.to_string()])
+        .args(a.set.script_args(workers))
         .arg("--out")
         .arg(&npz);
     eprintln!(
-        "generating {} {} jet images with Pythia 8 + FastJet (seed {})",
-        n, a.class, seed
+        "generating {} {} jet images with Pythia 8 + FastJet (seed {}, chunks of {}, {} workers)",
+        n, a.class, seed, a.set.chunk, workers
     );
     run_cmd(&mut gen_cmd).context("generating jet images")?;
     let qcd_window = (label == 0).then_some([a.pthat_min, a.pthat_max]);
     let mut command = format!(
-        "cargo xtask data jet-images --class {} --n {n} --seed {seed}",
-        a.class
+        "cargo xtask data jet-images --class {} --n {n} --seed {seed} --chunk {}",
+        a.class, a.set.chunk
     );
     if label == 0 {
         command += &format!(" --pthat-min {} --pthat-max {}", a.pthat_min, a.pthat_max);
