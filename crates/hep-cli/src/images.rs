@@ -111,10 +111,6 @@ pub struct TrainOpts {
     /// image side, 7 for 25 × 25 and 9 for 32 × 32].
     #[arg(long)]
     sarm_window: Option<usize>,
-    /// Give SARM's pixel heads the running intensity sum and non-zero count of the pixels
-    /// before them (`SarmConfig::running`).
-    #[arg(long)]
-    sarm_running: bool,
     /// LAGAN size: `paper` or `small` (the paper's structure, narrower; for CPU runs).
     #[arg(long, default_value = "small")]
     lagan_size: String,
@@ -429,11 +425,6 @@ fn build(kind: ModelKind, d: &ClassData, meta: &Value, seed: u64) -> Result<Trai
                     Some(w) => w.as_u64().context("model.json: window")? as usize,
                     None => SarmConfig::new(d.h, d.w).window,
                 },
-                running: meta
-                    .get("running")
-                    .map(|r| r.as_bool().context("model.json: running"))
-                    .transpose()?
-                    .unwrap_or(false),
                 ..SarmConfig::new(d.h, d.w)
             };
             let levels: Vec<f64> = serde_json::from_value(meta["levels"].clone())?;
@@ -454,12 +445,7 @@ fn describe(kind: ModelKind, d: &ClassData, opts: &TrainOpts) -> Result<Value> {
         ModelKind::Decoupled | ModelKind::Deconv => json!({"sigma": nonzero_sigma(&d.train)}),
         ModelKind::Sarm => {
             let window = opts.sarm_window.unwrap_or(SarmConfig::new(d.h, d.w).window);
-            json!({
-                "levels": fit_levels(&d.train, opts.levels)?,
-                "hidden": opts.sarm_hidden,
-                "window": window,
-                "running": opts.sarm_running,
-            })
+            json!({"levels": fit_levels(&d.train, opts.levels)?, "hidden": opts.sarm_hidden, "window": window})
         }
         ModelKind::Lagan => json!({"size": opts.lagan_size}),
     })
@@ -930,7 +916,7 @@ fn compare(a: CompareArgs) -> Result<()> {
     }
     ensure!(!results.is_empty(), "no images with label 0 or 1");
     let header = format!(
-        "# Sparse images: {}\n\nCommand: `hepgen image compare --data {} --models {} --epochs {} --batch {} --levels {} --sarm-hidden {}{}{} --lagan-size {} --seed {}`\n\n(LAGAN: one class-conditional model trained on both classes; its training time is shared.)\n\n",
+        "# Sparse images: {}\n\nCommand: `hepgen image compare --data {} --models {} --epochs {} --batch {} --levels {} --sarm-hidden {}{} --lagan-size {} --seed {}`\n\n(LAGAN: one class-conditional model trained on both classes; its training time is shared.)\n\n",
         a.data
             .iter()
             .map(|p| p.display().to_string())
@@ -954,11 +940,6 @@ fn compare(a: CompareArgs) -> Result<()> {
             .sarm_window
             .map(|w| format!(" --sarm-window {w}"))
             .unwrap_or_default(),
-        if a.opts.sarm_running {
-            " --sarm-running"
-        } else {
-            ""
-        },
         a.opts.lagan_size,
         a.opts.seed
     );

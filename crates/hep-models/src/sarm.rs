@@ -18,15 +18,6 @@
 //!          deg(in) ≤ j (output of pixel j)
 //! ```
 //!
-//! Running sums (optional, [`SarmConfig::running`]): a MADE's hidden units are shared by all
-//! pixels, so no unit can hold "the sum of the pixels before *this* one" for every pixel, and
-//! the log-scaled inputs make linear sums hard to form at all; yet jet pT and mass are such
-//! sums. With the option each pixel `j`'s gate and level logits get
-//! `a_j · S_<j / v_K + c_j · N_<j / P` (`S_<j` the summed quantised intensity and `N_<j` the
-//! number of non-zero pixels before `j` in the order, window included; `a_j, c_j ∈ R^{1+K}`
-//! learned, zero at the start). They depend on earlier pixels only, so the likelihood stays
-//! exact and sampling keeps the two sums as it goes.
-//!
 //! The levels are geometrically spaced between the 1% quantile and the largest non-zero
 //! training intensity (see [`fit_levels`]), so the likelihood is the exact likelihood of the
 //! images quantised to the levels (each non-zero pixel replaced by its nearest level); it is
@@ -72,11 +63,6 @@ pub struct SarmConfig {
     pub hidden: usize,
     /// Adam learning rate.
     pub lr: f64,
-    /// Give every pixel's head the running sum of the intensities before it (in the order,
-    /// window included, over the top level) and the running count of non-zero pixels (over
-    /// the pixel count), each through per-pixel weights on the gate and level logits; see
-    /// "Running sums" in the module docs.
-    pub running: bool,
 }
 
 impl SarmConfig {
@@ -90,7 +76,6 @@ impl SarmConfig {
             levels: 32,
             hidden: 512,
             lr: 1e-3,
-            running: false,
         }
     }
 
@@ -208,22 +193,13 @@ struct Made {
     w: [Tensor; 3],
     b: [Tensor; 3],
     mask: [Tensor; 3],
-    /// Running-sum coefficients `[D, 2, 1 + K]` (see [`SarmConfig::running`]).
-    run: Option<Tensor>,
     cond: usize,
     d: usize,
     k: usize,
 }
 
 impl Made {
-    fn new(
-        cond: usize,
-        d: usize,
-        k: usize,
-        hidden: usize,
-        running: bool,
-        vb: VarBuilder,
-    ) -> Result<Self> {
+    fn new(cond: usize, d: usize, k: usize, hidden: usize, vb: VarBuilder) -> Result<Self> {
         let inputs = 2 * cond + 2 * d;
         let outputs = d * (1 + k);
         // with conditioning inputs a quarter of the units see only them (degree 0), so that
@@ -267,26 +243,19 @@ impl Made {
             w.push(vb.get((rows, cols), "weight")?);
             b.push(vb.get(rows, "bias")?);
         }
-        let run = if running {
-            Some(vb.pp("run").get((d, 2, 1 + k), "coef")?)
-        } else {
-            None
-        };
         let arr = |v: Vec<Tensor>| -> [Tensor; 3] { [v[0].clone(), v[1].clone(), v[2].clone()] };
         Ok(Self {
             w: arr(w),
             b: arr(b),
             mask,
-            run,
             cond,
             d,
             k,
         })
     }
 
-    /// `(logits [B, D], params [B, D, K])` for inputs `[B, 2C + 2D]` and, with running sums,
-    /// their features `[B, D, 2]`.
-    fn forward(&self, input: &Tensor, feats: &Tensor) -> Result<(Tensor, Tensor)> {
+    /// `(logits [B, D], params [B, D, K])` for inputs `[B, 2C + 2D]`.
+    fn forward(&self, input: &Tensor) -> Result<(Tensor, Tensor)> {
         let mut h = input.clone();
         for l in 0..3 {
             let w = (&self.w[l] * &self.mask[l])?;
@@ -295,15 +264,7 @@ impl Made {
                 h = h.relu()?;
             }
         }
-        let mut o = h.reshape((input.dim(0)?, self.d, 1 + self.k))?;
-        if let Some(run) = &self.run {
-            // o[b, j, t] += Σ_r feats[b, j, r] · run[j, r, t]
-            let add = feats
-                .unsqueeze(3)?
-                .broadcast_mul(&run.unsqueeze(0)?)?
-                .sum(2)?;
-            o = (o + add)?;
-        }
+        let o = h.reshape((input.dim(0)?, self.d, 1 + self.k))?;
         Ok((
             o.narrow(2, 0, 1)?.squeeze(2)?,
             o.narrow(2, 1, self.k)?.contiguous()?,
@@ -320,7 +281,6 @@ impl Made {
             b1: host(self.b[0].clone())?,
             b2: host(self.b[1].clone())?,
             bo: host(self.b[2].clone())?,
-            run: self.run.clone().map(host).transpose()?,
             inputs: 2 * self.cond + 2 * self.d,
             hidden: self.b[0].dim(0)?,
             cond: self.cond,
@@ -338,7 +298,6 @@ struct DenseMade {
     b1: Vec<f32>,
     b2: Vec<f32>,
     bo: Vec<f32>,
-    run: Option<Vec<f32>>,
     inputs: usize,
     hidden: usize,
     cond: usize,
@@ -352,15 +311,12 @@ fn dot(a: &[f32], b: &[f32]) -> f32 {
 
 impl DenseMade {
     /// Samples the `D` pixels given the encoded conditioning inputs `cond [2C]`; with
-    /// `record`, also pushes every pixel's `(ℓ, θ_1..θ_K)` (all heads evaluated). `sums`
-    /// holds the running sums of the pixels before the first one (the window's for the outer
-    /// MADE) and is advanced past the sampled ones.
+    /// `record`, also pushes every pixel's `(ℓ, θ_1..θ_K)` (all heads evaluated).
     fn sample(
         &self,
         cond: &[f32],
         levels: &[f64],
         encode: impl Fn(f64) -> f32,
-        sums: &mut RunningSums,
         rng: &mut StdRng,
         mut record: Option<&mut Vec<f32>>,
     ) -> Vec<f64> {
@@ -390,21 +346,11 @@ impl DenseMade {
                 dirty = false;
             }
             let row = j * (1 + k);
-            let feats = sums.features();
-            // output `t` of pixel j (0: gate, 1..=K: levels)
-            let head = |t: usize| {
-                let r = row + t;
-                let mut v = self.bo[r] + dot(&self.wo[r * h..(r + 1) * h], &h2);
-                if let Some(run) = &self.run {
-                    let c = 2 * row + t;
-                    v += run[c] * feats[0] + run[c + 1 + k] * feats[1];
-                }
-                v
-            };
-            let gate = head(0);
+            let head = |r: usize| self.bo[r] + dot(&self.wo[r * h..(r + 1) * h], &h2);
+            let gate = head(row);
             let fill = |t: &mut [f32]| {
                 for (i, v) in t.iter_mut().enumerate() {
-                    *v = head(1 + i);
+                    *v = head(row + 1 + i);
                 }
             };
             if let Some(rec) = record.as_deref_mut() {
@@ -431,7 +377,6 @@ impl DenseMade {
                 v -= wi;
             }
             *x = levels[pick];
-            sums.add(*x as f32);
             let col = 2 * self.cond + 2 * j;
             let enc = encode(*x);
             for (u, p) in pre1.iter_mut().enumerate() {
@@ -441,38 +386,6 @@ impl DenseMade {
             dirty = true;
         }
         out
-    }
-}
-
-/// The running sums of [`SarmConfig::running`] over the pixels seen so far, accumulated in
-/// f32 in the pixel order (as the training features are).
-struct RunningSums {
-    sum: f32,
-    count: f32,
-    top: f32,
-    pixels: f32,
-}
-
-impl RunningSums {
-    fn new(top: f64, pixels: usize) -> Self {
-        Self {
-            sum: 0.0,
-            count: 0.0,
-            top: top as f32,
-            pixels: pixels as f32,
-        }
-    }
-
-    fn add(&mut self, x: f32) {
-        if x > 0.0 {
-            self.sum += x;
-            self.count += 1.0;
-        }
-    }
-
-    /// `[S / v_K, N / P]`.
-    fn features(&self) -> [f32; 2] {
-        [self.sum / self.top, self.count / self.pixels]
     }
 }
 
@@ -515,13 +428,9 @@ impl Sarm {
         let dout = order.len() - di;
         let vars = VarMap::new();
         let vb = VarBuilder::from_varmap(&vars, DType::F32, device);
-        let inner = Made::new(0, di, k, cfg.hidden, cfg.running, vb.pp("inner"))?;
-        let outer = Made::new(di, dout, k, cfg.hidden, cfg.running, vb.pp("outer"))?;
+        let inner = Made::new(0, di, k, cfg.hidden, vb.pp("inner"))?;
+        let outer = Made::new(di, dout, k, cfg.hidden, vb.pp("outer"))?;
         init_vars(&vars, &mut StdRng::seed_from_u64(seed))?;
-        // the running-sum terms start at zero: the model starts as the plain one
-        for run in [&inner.run, &outer.run].into_iter().flatten() {
-            run.zero_set()?;
-        }
         let opt = AdamW::new(
             named_vars(&vars).into_iter().map(|(_, v)| v).collect(),
             ParamsAdamW {
@@ -580,36 +489,27 @@ impl Sarm {
     }
 
     /// Quantises `images [B, P]` to the levels and builds the network inputs:
-    /// `(x_inner [B, Di], x_outer [B, Do], input_inner [B, 2Di], input_outer [B, 2Di + 2Do],
-    /// running-sum features inner [B, Di, 2], outer [B, Do, 2])` (the features are zeros
-    /// without [`SarmConfig::running`]).
-    fn inputs(&self, images: &[f32], b: usize) -> Result<[Tensor; 6]> {
+    /// `(x_inner [B, Di], x_outer [B, Do], input_inner [B, 2Di], input_outer [B, 2Di + 2Do])`.
+    fn inputs(&self, images: &[f32], b: usize) -> Result<[Tensor; 4]> {
         let p = self.order.len();
         let di = self.inner.d;
         let mut q = Vec::with_capacity(b * p);
         let mut enc = Vec::with_capacity(b * 2 * p);
-        let mut feats = Vec::with_capacity(b * 2 * p);
         for img in images.chunks_exact(p) {
-            let mut sums = RunningSums::new(self.levels[self.levels.len() - 1], p);
             for &pix in &self.order {
                 let x = self.quantise(f64::from(img[pix]));
                 q.push(x as f32);
                 enc.push(f32::from(u8::from(x > 0.0)));
                 enc.push(self.encode(x));
-                feats.extend(sums.features());
-                sums.add(x as f32);
             }
         }
         let q = Tensor::from_vec(q, (b, p), &self.device)?;
         let enc = Tensor::from_vec(enc, (b, 2 * p), &self.device)?;
-        let feats = Tensor::from_vec(feats, (b, p, 2), &self.device)?;
         Ok([
             q.narrow(1, 0, di)?,
             q.narrow(1, di, p - di)?,
             enc.narrow(1, 0, 2 * di)?,
             enc,
-            feats.narrow(1, 0, di)?,
-            feats.narrow(1, di, p - di)?,
         ])
     }
 
@@ -633,9 +533,9 @@ impl Sarm {
     /// (differentiable).
     fn nll_tensor(&self, images: &[f32], op: &'static str) -> Result<Tensor> {
         let b = self.check(images, op)?;
-        let [xi, xo, ii, io, fi, fo] = self.inputs(images, b)?;
-        let (li, pi) = self.inner.forward(&ii, &fi)?;
-        let (lo, po) = self.outer.forward(&io, &fo)?;
+        let [xi, xo, ii, io] = self.inputs(images, b)?;
+        let (li, pi) = self.inner.forward(&ii)?;
+        let (lo, po) = self.outer.forward(&io)?;
         let a = self.mixture.nll(&xi, &li, &pi)?.sum(1)?;
         let c = self.mixture.nll(&xo, &lo, &po)?.sum(1)?;
         Ok((a + c)?)
@@ -691,15 +591,7 @@ impl Sarm {
             .map(|i| {
                 let mut rng = step_rng(seed, i as u64);
                 let mut rec = Vec::new();
-                let mut sums = RunningSums::new(self.levels[self.levels.len() - 1], p);
-                let xi = inner.sample(
-                    &[],
-                    &self.levels,
-                    enc,
-                    &mut sums,
-                    &mut rng,
-                    record.then_some(&mut rec),
-                );
+                let xi = inner.sample(&[], &self.levels, enc, &mut rng, record.then_some(&mut rec));
                 let cond: Vec<f32> = xi
                     .iter()
                     .flat_map(|&x| [f32::from(u8::from(x > 0.0)), enc(x)])
@@ -708,7 +600,6 @@ impl Sarm {
                     &cond,
                     &self.levels,
                     enc,
-                    &mut sums,
                     &mut rng,
                     record.then_some(&mut rec),
                 );
@@ -781,8 +672,8 @@ mod tests {
     fn autoregressive_dependencies_only() {
         let x = toy(4, 1);
         let m = Sarm::new(small(), fit_levels(&x, 8).unwrap(), 2, &Device::Cpu).unwrap();
-        let [_, _, _, io, _, fo] = m.inputs(&x, 4).unwrap();
-        let (lo, _) = m.outer.forward(&io, &fo).unwrap();
+        let [_, _, _, io] = m.inputs(&x, 4).unwrap();
+        let (lo, _) = m.outer.forward(&io).unwrap();
         // perturb outer pixel j = 5 (input columns 2·4 + 10, 11): outputs ≤ 5 unchanged
         let mut v: Vec<f32> = io.flatten_all().unwrap().to_vec1().unwrap();
         let cols = io.dim(1).unwrap();
@@ -791,7 +682,7 @@ mod tests {
             v[b * cols + 19] = 0.7;
         }
         let io2 = Tensor::from_vec(v, io.shape(), &Device::Cpu).unwrap();
-        let (lo2, _) = m.outer.forward(&io2, &fo).unwrap();
+        let (lo2, _) = m.outer.forward(&io2).unwrap();
         let d = (lo - lo2).unwrap().abs().unwrap().to_vec2::<f32>().unwrap();
         for row in &d {
             assert!(row[..=5].iter().all(|&e| e == 0.0), "{row:?}");
@@ -801,27 +692,16 @@ mod tests {
 
     #[test]
     fn incremental_sampler_matches_the_dense_forward() {
-        for running in [false, true] {
-            sampler_matches_dense(SarmConfig { running, ..small() });
-        }
-    }
-
-    fn sampler_matches_dense(cfg: SarmConfig) {
         let x = toy(64, 3);
-        let mut m = Sarm::new(cfg, fit_levels(&x, 8).unwrap(), 4, &Device::Cpu).unwrap();
+        let mut m = Sarm::new(small(), fit_levels(&x, 8).unwrap(), 4, &Device::Cpu).unwrap();
         for _ in 0..20 {
             m.step(&x).unwrap();
         }
-        if let Some(run) = &m.outer.run {
-            // trained away from zero, so the check covers the running terms
-            let a: Vec<f32> = run.abs().unwrap().flatten_all().unwrap().to_vec1().unwrap();
-            assert!(a.iter().any(|&v| v > 1e-3));
-        }
         let (imgs, recs) = m.sample_recorded(5, 9, true).unwrap();
         let k = m.levels.len();
-        let [_, _, ii, io, fi, fo] = m.inputs(&imgs, 5).unwrap();
-        let (li, pi) = m.inner.forward(&ii, &fi).unwrap();
-        let (lo, po) = m.outer.forward(&io, &fo).unwrap();
+        let [_, _, ii, io] = m.inputs(&imgs, 5).unwrap();
+        let (li, pi) = m.inner.forward(&ii).unwrap();
+        let (lo, po) = m.outer.forward(&io).unwrap();
         let flat = |l: Tensor, p: Tensor| -> Vec<Vec<f32>> {
             Tensor::cat(&[l.unsqueeze(2).unwrap(), p], 2)
                 .unwrap()
