@@ -43,7 +43,8 @@ import time
 
 import numpy as np
 
-from pythia_common import chunk_shares, kin, make_pythia, map_chunks, wrap
+from pythia_common import (add_chunk_args, checked_chunks, chunk_pythia_seed, kin, make_pythia,
+                           map_chunks, wrap)
 
 NPIX, PIX = 25, 0.1
 HALF = NPIX * PIX / 2  # 1.25
@@ -103,15 +104,7 @@ def make_image(cpt, ceta, cphi, subs):
     return img.astype(np.float32), float(cpt[~inside].sum() / cpt.sum())
 
 
-# Chunk i > 0 draws from Pythia seed seed*1000 + CHUNK_SEED_OFFSET + i; chunk 0 keeps
-# seed*1000 + 1, so a set of at most one chunk is the same as before chunking existed.
-CHUNK_SEED_OFFSET = 100
-MAX_CHUNKS = 1000 - CHUNK_SEED_OFFSET
 KEYS = ("images", "jet_pt", "jet_eta", "jet_mass", "n_subjets", "dr12", "pt_outside", "pthat")
-
-
-def chunk_pythia_seed(seed, i):
-    return seed * 1000 + 1 if i == 0 else seed * 1000 + CHUNK_SEED_OFFSET + i
 
 
 def generate_chunk(job):
@@ -223,18 +216,9 @@ def main():
     ap.add_argument("--pthat-min", type=float, default=150.0, help="qcd only")
     ap.add_argument("--pthat-max", type=float, default=400.0, help="qcd only")
     ap.add_argument("--batch", type=int, default=200, help="events per Pythia batch")
-    ap.add_argument("--chunk", type=int, default=5000,
-                    help="images per Pythia instance; the output depends on seed and chunk, not on --workers")
-    ap.add_argument("--workers", type=int, default=os.cpu_count() or 1,
-                    help="processes generating chunks in parallel")
+    add_chunk_args(ap)
     a = ap.parse_args()
-    if a.n <= 0 or a.chunk <= 0 or a.workers <= 0:
-        sys.exit("--n, --chunk and --workers must be positive")
-    shares = chunk_shares(a.n, a.chunk)
-    if len(shares) > MAX_CHUNKS:
-        sys.exit(f"--n {a.n} / --chunk {a.chunk} gives {len(shares)} chunks; at most {MAX_CHUNKS}")
-    if not 0 < a.seed * 1000 + 1000 < 900_000_000:
-        sys.exit("--seed out of range: Pythia seeds (seed*1000 + 1..999) must stay below 900000000")
+    shares = checked_chunks(a)
     import awkward as ak
 
     t_start = time.time()

@@ -1,6 +1,9 @@
 """Helpers shared by the Pythia 8 generators (gen_jetnet.py, gen_jet_images.py,
 gen_muon_images.py): Pythia set-up and four-vector kinematics."""
 
+import os
+import sys
+
 import numpy as np
 
 # Settings every generator starts from; the seed lines follow them.
@@ -56,3 +59,37 @@ def map_chunks(fn, jobs, workers):
     import multiprocessing as mp
     with mp.get_context("fork").Pool(w) as pool:
         return pool.map(fn, jobs, chunksize=1)
+
+
+# Chunked image sets (gen_muon_images.py, gen_jet_images.py): chunk 0 draws its hard events
+# from Pythia seed seed*1000 + 1, chunk i > 0 from seed*1000 + CHUNK_SEED_OFFSET + i, so a set
+# of one chunk is the same as before chunking existed (seed*1000 + 2..99 stay free for other
+# streams, e.g. the muon pile-up pool at seed*1000 + 7).
+CHUNK_SEED_OFFSET = 100
+MAX_CHUNKS = 1000 - CHUNK_SEED_OFFSET
+
+
+def chunk_pythia_seed(seed, i):
+    """The Pythia seed of chunk `i` of a set made with `seed`."""
+    return seed * 1000 + 1 if i == 0 else seed * 1000 + CHUNK_SEED_OFFSET + i
+
+
+def add_chunk_args(ap):
+    """The --chunk and --workers options of the image generators."""
+    ap.add_argument("--chunk", type=int, default=5000,
+                    help="images per Pythia instance; the output depends on seed and chunk, not on --workers")
+    ap.add_argument("--workers", type=int, default=os.cpu_count() or 1,
+                    help="processes generating chunks in parallel")
+
+
+def checked_chunks(a):
+    """The chunk sizes for parsed arguments `a` (n, chunk, workers, seed); exits with a
+    message naming the option when they are out of range."""
+    if a.n <= 0 or a.chunk <= 0 or a.workers <= 0:
+        sys.exit("--n, --chunk and --workers must be positive")
+    shares = chunk_shares(a.n, a.chunk)
+    if len(shares) > MAX_CHUNKS:
+        sys.exit(f"--n {a.n} / --chunk {a.chunk} gives {len(shares)} chunks; at most {MAX_CHUNKS}")
+    if not 0 < a.seed * 1000 + 1000 < 900_000_000:
+        sys.exit("--seed out of range: Pythia seeds (seed*1000 + 1..999) must stay below 900000000")
+    return shares
