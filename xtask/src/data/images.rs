@@ -161,3 +161,35 @@ pub fn run(a: MuonImagesArgs) -> Result<()> {
     write_images(&venv, &npz, out, &record, "muon-calo")?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn set(n: usize, chunk: usize, workers: Option<usize>) -> ImageSetArgs {
+        ImageSetArgs {
+            n,
+            seed: 1,
+            out: PathBuf::from("x.parquet"),
+            chunk,
+            workers,
+        }
+    }
+
+    #[test]
+    fn chunk_options_are_checked_before_generating() {
+        assert_eq!(set(50_000, 5000, Some(3)).check().unwrap(), 3);
+        assert!(set(50_000, 5000, None).check().unwrap() >= 1);
+        // 900 chunks is the most the seed scheme allows (seed·1000 + 100 + i < seed·1000 + 1000)
+        assert!(set(900, 1, Some(1)).check().is_ok());
+        let too_many = set(901, 1, Some(1)).check().unwrap_err().to_string();
+        assert!(too_many.contains("901 chunks"), "{too_many}");
+        for bad in [set(0, 10, None), set(10, 0, None), set(10, 10, Some(0))] {
+            assert!(bad.check().is_err());
+        }
+        assert_eq!(
+            set(10, 4, None).script_args(2),
+            ["--chunk", "4", "--workers", "2"].map(String::from)
+        );
+    }
+}
