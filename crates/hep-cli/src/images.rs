@@ -414,6 +414,7 @@ fn build(kind: ModelKind, d: &ClassData, meta: &Value, seed: u64) -> Result<Trai
             )?)
         }
         ModelKind::Sarm => {
+            let defaults = SarmConfig::new(d.h, d.w);
             let cfg = SarmConfig {
                 levels: meta["levels"]
                     .as_array()
@@ -423,9 +424,9 @@ fn build(kind: ModelKind, d: &ClassData, meta: &Value, seed: u64) -> Result<Trai
                 // models saved before the window was an option used the default
                 window: match meta.get("window") {
                     Some(w) => w.as_u64().context("model.json: window")? as usize,
-                    None => SarmConfig::new(d.h, d.w).window,
+                    None => defaults.window,
                 },
-                ..SarmConfig::new(d.h, d.w)
+                ..defaults
             };
             let levels: Vec<f64> = serde_json::from_value(meta["levels"].clone())?;
             Trained::Sarm(Sarm::new(cfg, levels, seed, &dev)?)
@@ -444,8 +445,11 @@ fn describe(kind: ModelKind, d: &ClassData, opts: &TrainOpts) -> Result<Value> {
         ModelKind::Independent => json!({}),
         ModelKind::Decoupled | ModelKind::Deconv => json!({"sigma": nonzero_sigma(&d.train)}),
         ModelKind::Sarm => {
-            let window = opts.sarm_window.unwrap_or(SarmConfig::new(d.h, d.w).window);
-            json!({"levels": fit_levels(&d.train, opts.levels)?, "hidden": opts.sarm_hidden, "window": window})
+            json!({
+                "levels": fit_levels(&d.train, opts.levels)?,
+                "hidden": opts.sarm_hidden,
+                "window": opts.sarm_window.unwrap_or_else(|| SarmConfig::new(d.h, d.w).window),
+            })
         }
         ModelKind::Lagan => json!({"size": opts.lagan_size}),
     })

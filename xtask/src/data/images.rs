@@ -14,6 +14,11 @@ use clap::Args;
 use crate::python::{Venv, run as run_cmd};
 use hep_data::images::ImageDataset;
 
+/// Most chunks per set: the generators give chunk i > 0 the Pythia seed seed·1000 + 100 + i,
+/// which must stay below seed·1000 + 1000 (`MAX_CHUNKS` in `xtask/python/pythia_common.py`,
+/// which checks the same; checked here too so that a bad size fails before any set-up).
+const MAX_CHUNKS: usize = 900;
+
 /// What the two image generators (`muon-images`, `jet-images`) are both asked for.
 #[derive(Args)]
 pub struct ImageSetArgs {
@@ -43,9 +48,9 @@ impl ImageSetArgs {
             bail!("--n and --chunk must be positive");
         }
         let chunks = self.n.div_ceil(self.chunk);
-        if chunks > 900 {
+        if chunks > MAX_CHUNKS {
             bail!(
-                "--n {} / --chunk {} makes {chunks} chunks; at most 900 (raise --chunk)",
+                "--n {} / --chunk {} makes {chunks} chunks; at most {MAX_CHUNKS} (raise --chunk)",
                 self.n,
                 self.chunk
             );
@@ -149,10 +154,10 @@ pub fn run(a: MuonImagesArgs) -> Result<()> {
     .context("generating muon images")?;
     let record = serde_json::json!({
         "command": format!(
-            "cargo xtask data muon-images --class {} --n {n} --seed {seed} --chunk {}{} --out {}",
+            "cargo xtask data muon-images --class {} --n {n} --seed {seed} --chunk {} --pool {} --out {}",
             a.class,
             a.set.chunk,
-            if a.pool == 3000 { String::new() } else { format!(" --pool {}", a.pool) },
+            a.pool,
             out.display()
         ),
         "class": a.class,
@@ -181,6 +186,7 @@ mod tests {
         assert_eq!(set(50_000, 5000, Some(3)).check().unwrap(), 3);
         assert!(set(50_000, 5000, None).check().unwrap() >= 1);
         // 900 chunks is the most the seed scheme allows (seed·1000 + 100 + i < seed·1000 + 1000)
+        assert_eq!(MAX_CHUNKS, 900);
         assert!(set(900, 1, Some(1)).check().is_ok());
         let too_many = set(901, 1, Some(1)).check().unwrap_err().to_string();
         assert!(too_many.contains("901 chunks"), "{too_many}");
