@@ -33,7 +33,7 @@ use hep_metrics::jet_images::jet_image_observables;
 use hep_metrics::wasserstein::w1_distance;
 use hep_models::images::{DecoupledGenerator, DecoupledNet, IndependentPixels};
 use hep_models::lagan::{Lagan, LaganConfig};
-use hep_models::sarm::{Sarm, SarmConfig, fit_levels};
+use hep_models::sarm::{Budget, Sarm, SarmConfig, fit_levels};
 use serde_json::{Value, json};
 
 /// `hepgen image` subcommands.
@@ -111,6 +111,10 @@ pub struct TrainOpts {
     /// image side, 7 for 25 × 25 and 9 for 32 × 32].
     #[arg(long)]
     sarm_window: Option<usize>,
+    /// Give SARM a pT budget of this many bins of the image's total intensity (drawn first,
+    /// then the pixels conditioned on it; 0: none). See `hep_models::sarm`, "pT budget".
+    #[arg(long, default_value_t = 0)]
+    sarm_budget: usize,
     /// LAGAN size: `paper` or `small` (the paper's structure, narrower; for CPU runs).
     #[arg(long, default_value = "small")]
     lagan_size: String,
@@ -429,7 +433,22 @@ fn build(kind: ModelKind, d: &ClassData, meta: &Value, seed: u64) -> Result<Trai
                 ..defaults
             };
             let levels: Vec<f64> = serde_json::from_value(meta["levels"].clone())?;
-            Trained::Sarm(Sarm::new(cfg, levels, seed, &dev)?)
+            // models saved before the budget existed have none
+            let budget = match meta.get("budget") {
+                Some(b) => {
+                    let field = |name: &str| -> Result<Vec<f64>> {
+                        serde_json::from_value(b[name].clone())
+                            .with_context(|| format!("model.json: budget.{name}"))
+                    };
+                    Some(Budget {
+                        edges: field("edges")?,
+                        centres: field("centres")?,
+                        probs: field("probs")?,
+                    })
+                }
+                None => None,
+            };
+            Trained::Sarm(Sarm::new(cfg, levels, budget, seed, &dev)?)
         }
         ModelKind::Lagan => {
             let cfg = lagan_config(meta["size"].as_str().context("model.json: size")?)?;
@@ -445,11 +464,17 @@ fn describe(kind: ModelKind, d: &ClassData, opts: &TrainOpts) -> Result<Value> {
         ModelKind::Independent => json!({}),
         ModelKind::Decoupled | ModelKind::Deconv => json!({"sigma": nonzero_sigma(&d.train)}),
         ModelKind::Sarm => {
-            json!({
-                "levels": fit_levels(&d.train, opts.levels)?,
+            let levels = fit_levels(&d.train, opts.levels)?;
+            let mut meta = json!({
+                "levels": levels,
                 "hidden": opts.sarm_hidden,
                 "window": opts.sarm_window.unwrap_or_else(|| SarmConfig::new(d.h, d.w).window),
-            })
+            });
+            if opts.sarm_budget > 0 {
+                let b = Budget::fit(&d.train, d.px(), &levels, opts.sarm_budget)?;
+                meta["budget"] = json!({"edges": b.edges, "centres": b.centres, "probs": b.probs});
+            }
+            meta
         }
         ModelKind::Lagan => json!({"size": opts.lagan_size}),
     })
@@ -920,7 +945,7 @@ fn compare(a: CompareArgs) -> Result<()> {
     }
     ensure!(!results.is_empty(), "no images with label 0 or 1");
     let header = format!(
-        "# Sparse images: {}\n\nCommand: `hepgen image compare --data {} --models {} --epochs {} --batch {} --levels {} --sarm-hidden {}{} --lagan-size {} --seed {}`\n\n(LAGAN: one class-conditional model trained on both classes; its training time is shared.)\n\n",
+        "# Sparse images: {}\n\nCommand: `hepgen image compare --data {} --models {} --epochs {} --batch {} --levels {} --sarm-hidden {}{}{} --lagan-size {} --seed {}`\n\n(LAGAN: one class-conditional model trained on both classes; its training time is shared.)\n\n",
         a.data
             .iter()
             .map(|p| p.display().to_string())
@@ -944,6 +969,11 @@ fn compare(a: CompareArgs) -> Result<()> {
             .sarm_window
             .map(|w| format!(" --sarm-window {w}"))
             .unwrap_or_default(),
+        if a.opts.sarm_budget > 0 {
+            format!(" --sarm-budget {}", a.opts.sarm_budget)
+        } else {
+            String::new()
+        },
         a.opts.lagan_size,
         a.opts.seed
     );
@@ -954,4 +984,47 @@ fn compare(a: CompareArgs) -> Result<()> {
     )?;
     println!("{header}{md}\nwritten to {}", a.out.display());
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        opts: TrainOpts,
+    }
+
+    /// A SARM description with a budget (fitted on the shipped W' images) comes back from
+    /// `model.json` as the same budget; without `--sarm-budget` there is none.
+    #[test]
+    fn sarm_budget_survives_the_model_description() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../datasets");
+        let parts = load_files(&[root.join("jetimg_wprime_3k.parquet")]).unwrap();
+        let d = class_data(&parts, 1).unwrap().unwrap();
+        let plain = Cli::parse_from(["x"]).opts;
+        assert!(
+            describe(ModelKind::Sarm, &d, &plain)
+                .unwrap()
+                .get("budget")
+                .is_none()
+        );
+        let opts = Cli::parse_from(["x", "--sarm-budget", "8"]).opts;
+        let meta = describe(ModelKind::Sarm, &d, &opts).unwrap();
+        let back: Value = serde_json::from_str(&serde_json::to_string(&meta).unwrap()).unwrap();
+        let Trained::Sarm(m) = build(ModelKind::Sarm, &d, &back, 1).unwrap() else {
+            panic!("not a SARM");
+        };
+        let b = m.budget().expect("a budget");
+        assert_eq!(b, &Budget::fit(&d.train, d.px(), m.levels(), 8).unwrap());
+        // W' jets: totals of a few hundred GeV, increasing bin means
+        assert!(b.centres.windows(2).all(|w| w[0] < w[1]));
+        assert!(
+            b.centres[0] > 100.0 && b.centres[7] < 1000.0,
+            "{:?}",
+            b.centres
+        );
+    }
 }

@@ -18,6 +18,20 @@
 //!          deg(in) ≤ j (output of pixel j)
 //! ```
 //!
+//! pT budget (optional, [`Budget`]): SARM has no notion of an image's total intensity, which
+//! its per-pixel heads must build up as a sum of ~20 sampled pixels; on jet images its pT and
+//! mass spreads come out far too wide. With a budget the model becomes `p(c) · p(x | c)`:
+//! `c` is the bin of the image's total quantised intensity `T = Σ x` among `B` bins at
+//! training-set quantiles, `p(c)` their training frequencies and `T_c` the mean total of the
+//! training images in bin `c`. Both MADEs get `[one-hot(c), T_c / T_max]` as conditioning
+//! inputs (degree 0), and pixel `j`'s gate and level logits get
+//! `Σ_r f_r · a_{j,r}` with `a_{j,r} ∈ R^{1+K}` learned (zero at the start) and the running
+//! features `f = ((T_c − S_<j) / T_max, (T_c − S_<j) / T_c, N_<j / P)` (`S_<j`, `N_<j`: summed
+//! quantised intensity and number of non-zero pixels before `j` in the order). Sampling draws
+//! `c` first, then the pixels. The reported likelihood is `p(c(x)) · p(x | c(x))`, a lower
+//! bound on the model's `p(x) = Σ_c p(c) p(x | c)` (the conditional does not force `Σ x` into
+//! bin `c`), so its NLL is an upper bound.
+//!
 //! The levels are geometrically spaced between the 1% quantile and the largest non-zero
 //! training intensity (see [`fit_levels`]), so the likelihood is the exact likelihood of the
 //! images quantised to the levels (each non-zero pixel replaced by its nearest level); it is
@@ -188,19 +202,229 @@ pub fn fit_levels(images: &[f32], k: usize) -> Result<Vec<f64>> {
     Ok(levels)
 }
 
+/// Quantises a positive value to its nearest level; zero (and below) stays zero.
+fn quantise_to(levels: &[f64], v: f64) -> f64 {
+    if v > 0.0 {
+        levels[nearest_level(levels, v)]
+    } else {
+        0.0
+    }
+}
+
+/// The summed quantised intensity of one image.
+fn quantised_total(levels: &[f64], img: &[f32]) -> f64 {
+    img.iter().map(|&v| quantise_to(levels, f64::from(v))).sum()
+}
+
+/// SARM's optional pT budget (module docs, "pT budget"): bins of the images' total quantised
+/// intensity `T`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Budget {
+    /// The lower edges of bins `1..B` (`B − 1` values, strictly increasing); bin 0 is
+    /// `T < edges[0]`, the last bin is open above.
+    pub edges: Vec<f64>,
+    /// The mean total `T_c` of the training images in each bin.
+    pub centres: Vec<f64>,
+    /// The fraction `p(c)` of the training images in each bin.
+    pub probs: Vec<f64>,
+}
+
+impl Budget {
+    /// `bins` bins at the quantiles of the totals of `images [N, pixels]` quantised to
+    /// `levels`; ties between quantiles merge bins, so there may be fewer, none of them empty.
+    ///
+    /// # Errors
+    /// [`Error::InvalidConfig`] for `bins = 0`; [`Error::Shape`] for fewer images than bins
+    /// or no image with a positive total.
+    pub fn fit(images: &[f32], pixels: usize, levels: &[f64], bins: usize) -> Result<Self> {
+        if bins == 0 {
+            return Err(Error::InvalidConfig {
+                component: "Budget",
+                field: "bins",
+                value: "0".into(),
+                reason: "must be positive",
+            });
+        }
+        let mut totals: Vec<f64> = if pixels == 0 || !images.len().is_multiple_of(pixels) {
+            Vec::new()
+        } else {
+            images
+                .chunks_exact(pixels)
+                .map(|img| quantised_total(levels, img))
+                .collect()
+        };
+        if totals.len() < bins || !totals.iter().any(|&t| t > 0.0) {
+            return Err(Error::Shape {
+                op: "Budget::fit",
+                arg: "images",
+                expected: format!("[N ≥ {bins}, {pixels}] with a positive total"),
+                found: vec![images.len()],
+            });
+        }
+        totals.sort_by(f64::total_cmp);
+        let n = totals.len();
+        let mut edges: Vec<f64> = (1..bins)
+            .map(|b| totals[b * n / bins])
+            .filter(|&e| e > totals[0])
+            .collect();
+        edges.dedup();
+        let mut sums = vec![0f64; edges.len() + 1];
+        let mut counts = vec![0usize; edges.len() + 1];
+        let b = Self {
+            edges,
+            centres: Vec::new(),
+            probs: Vec::new(),
+        };
+        for &t in &totals {
+            let c = b.bin(t);
+            sums[c] += t;
+            counts[c] += 1;
+        }
+        Ok(Self {
+            centres: sums
+                .iter()
+                .zip(&counts)
+                .map(|(s, &c)| s / c as f64)
+                .collect(),
+            probs: counts.iter().map(|&c| c as f64 / n as f64).collect(),
+            ..b
+        })
+    }
+
+    /// The bin of a total.
+    pub fn bin(&self, total: f64) -> usize {
+        self.edges.partition_point(|&e| e <= total)
+    }
+
+    /// Number of bins.
+    pub fn bins(&self) -> usize {
+        self.probs.len()
+    }
+
+    fn validate(&self) -> Result<()> {
+        let b = self.probs.len();
+        let ok = b > 0
+            && self.centres.len() == b
+            && self.edges.len() + 1 == b
+            && self.edges.windows(2).all(|w| w[0] < w[1])
+            && self.edges.iter().all(|e| e.is_finite())
+            && self.centres.iter().all(|c| c.is_finite() && *c >= 0.0)
+            && self.centres[b - 1] > 0.0
+            && self.probs.iter().all(|p| p.is_finite() && *p > 0.0)
+            && (self.probs.iter().sum::<f64>() - 1.0).abs() < 1e-9;
+        if ok {
+            Ok(())
+        } else {
+            Err(Error::InvalidConfig {
+                component: "Sarm",
+                field: "budget",
+                value: format!(
+                    "{} edges, {} centres, {} probabilities",
+                    self.edges.len(),
+                    self.centres.len(),
+                    self.probs.len()
+                ),
+                reason: "needs B − 1 increasing edges, B finite centres (the last positive) and B positive probabilities summing to 1",
+            })
+        }
+    }
+
+    /// The conditioning inputs `[one-hot(c), T_c / T_max]` of bin `c`.
+    fn inputs(&self, c: usize) -> Vec<f32> {
+        let mut v = vec![0f32; self.bins() + 1];
+        v[c] = 1.0;
+        v[self.bins()] = (self.centres[c] / self.t_max()) as f32;
+        v
+    }
+
+    fn t_max(&self) -> f64 {
+        self.centres[self.bins() - 1]
+    }
+
+    /// `−ln p(c)`.
+    fn prior_nll(&self, c: usize) -> f64 {
+        -self.probs[c].ln()
+    }
+
+    /// Draws a bin from `p(c)`.
+    fn draw(&self, rng: &mut StdRng) -> usize {
+        let mut u: f64 = rng.random();
+        for (c, &p) in self.probs.iter().enumerate() {
+            if u < p {
+                return c;
+            }
+            u -= p;
+        }
+        self.bins() - 1
+    }
+}
+
+/// The running budget features of one image as its pixels go by, accumulated in f32 in the
+/// pixel order (the same way in training and sampling).
+struct Remaining {
+    left: f32,
+    count: f32,
+    t_c: f32,
+    t_max: f32,
+    pixels: f32,
+}
+
+/// Number of running budget features per pixel.
+const RUNNING: usize = 3;
+
+impl Remaining {
+    fn new(budget: &Budget, c: usize, pixels: usize) -> Self {
+        Self {
+            left: budget.centres[c] as f32,
+            count: 0.0,
+            t_c: budget.centres[c].max(1e-6 * budget.t_max()) as f32,
+            t_max: budget.t_max() as f32,
+            pixels: pixels as f32,
+        }
+    }
+
+    fn add(&mut self, x: f32) {
+        if x > 0.0 {
+            self.left -= x;
+            self.count += 1.0;
+        }
+    }
+
+    /// `[(T_c − S) / T_max, (T_c − S) / T_c, N / P]`.
+    fn features(&self) -> [f32; RUNNING] {
+        [
+            self.left / self.t_max,
+            self.left / self.t_c,
+            self.count / self.pixels,
+        ]
+    }
+}
+
 /// One MADE: masked weights as candle variables plus the masks.
 struct Made {
     w: [Tensor; 3],
     b: [Tensor; 3],
     mask: [Tensor; 3],
+    /// Running budget coefficients `[D, RUNNING, 1 + K]` (module docs, "pT budget").
+    run: Option<Tensor>,
+    /// Number of conditioning input columns.
     cond: usize,
     d: usize,
     k: usize,
 }
 
 impl Made {
-    fn new(cond: usize, d: usize, k: usize, hidden: usize, vb: VarBuilder) -> Result<Self> {
-        let inputs = 2 * cond + 2 * d;
+    /// A MADE over `d` pixels with `cond` conditioning input columns (degree 0) and, with
+    /// `running`, the per-pixel budget coefficients.
+    fn new(
+        cond: usize,
+        d: usize,
+        k: usize,
+        hidden: usize,
+        running: bool,
+        vb: VarBuilder,
+    ) -> Result<Self> {
+        let inputs = cond + 2 * d;
         let outputs = d * (1 + k);
         // with conditioning inputs a quarter of the units see only them (degree 0), so that
         // the first pixels of the outer AR get a rich function of the inner window
@@ -215,13 +439,7 @@ impl Made {
             })
             .collect();
         let in_deg: Vec<usize> = (0..inputs)
-            .map(|i| {
-                if i < 2 * cond {
-                    0
-                } else {
-                    (i - 2 * cond) / 2 + 1
-                }
-            })
+            .map(|i| if i < cond { 0 } else { (i - cond) / 2 + 1 })
             .collect();
         let dev = vb.device().clone();
         let m = |rows: usize, cols: usize, keep: &dyn Fn(usize, usize) -> bool| {
@@ -243,19 +461,26 @@ impl Made {
             w.push(vb.get((rows, cols), "weight")?);
             b.push(vb.get(rows, "bias")?);
         }
+        let run = if running {
+            Some(vb.pp("run").get((d, RUNNING, 1 + k), "coef")?)
+        } else {
+            None
+        };
         let arr = |v: Vec<Tensor>| -> [Tensor; 3] { [v[0].clone(), v[1].clone(), v[2].clone()] };
         Ok(Self {
             w: arr(w),
             b: arr(b),
             mask,
+            run,
             cond,
             d,
             k,
         })
     }
 
-    /// `(logits [B, D], params [B, D, K])` for inputs `[B, 2C + 2D]`.
-    fn forward(&self, input: &Tensor) -> Result<(Tensor, Tensor)> {
+    /// `(logits [B, D], params [B, D, K])` for inputs `[B, C + 2D]` and, with the budget,
+    /// the running features `[B, D, RUNNING]`.
+    fn forward(&self, input: &Tensor, running: Option<&Tensor>) -> Result<(Tensor, Tensor)> {
         let mut h = input.clone();
         for l in 0..3 {
             let w = (&self.w[l] * &self.mask[l])?;
@@ -264,7 +489,12 @@ impl Made {
                 h = h.relu()?;
             }
         }
-        let o = h.reshape((input.dim(0)?, self.d, 1 + self.k))?;
+        let mut o = h.reshape((input.dim(0)?, self.d, 1 + self.k))?;
+        if let (Some(run), Some(f)) = (&self.run, running) {
+            // o[b, j, t] += Σ_r f[b, j, r] · run[j, r, t]
+            let add = f.unsqueeze(3)?.broadcast_mul(&run.unsqueeze(0)?)?.sum(2)?;
+            o = (o + add)?;
+        }
         Ok((
             o.narrow(2, 0, 1)?.squeeze(2)?,
             o.narrow(2, 1, self.k)?.contiguous()?,
@@ -281,7 +511,8 @@ impl Made {
             b1: host(self.b[0].clone())?,
             b2: host(self.b[1].clone())?,
             bo: host(self.b[2].clone())?,
-            inputs: 2 * self.cond + 2 * self.d,
+            run: self.run.clone().map(host).transpose()?,
+            inputs: self.cond + 2 * self.d,
             hidden: self.b[0].dim(0)?,
             cond: self.cond,
             d: self.d,
@@ -298,6 +529,7 @@ struct DenseMade {
     b1: Vec<f32>,
     b2: Vec<f32>,
     bo: Vec<f32>,
+    run: Option<Vec<f32>>,
     inputs: usize,
     hidden: usize,
     cond: usize,
@@ -310,13 +542,16 @@ fn dot(a: &[f32], b: &[f32]) -> f32 {
 }
 
 impl DenseMade {
-    /// Samples the `D` pixels given the encoded conditioning inputs `cond [2C]`; with
-    /// `record`, also pushes every pixel's `(ℓ, θ_1..θ_K)` (all heads evaluated).
+    /// Samples the `D` pixels given the conditioning inputs `cond [C]`; with `record`, also
+    /// pushes every pixel's `(ℓ, θ_1..θ_K)` (all heads evaluated). With the budget, `left`
+    /// holds the running features before the first pixel and is advanced past the sampled
+    /// ones.
     fn sample(
         &self,
         cond: &[f32],
         levels: &[f64],
         encode: impl Fn(f64) -> f32,
+        mut left: Option<&mut Remaining>,
         rng: &mut StdRng,
         mut record: Option<&mut Vec<f32>>,
     ) -> Vec<f64> {
@@ -346,11 +581,22 @@ impl DenseMade {
                 dirty = false;
             }
             let row = j * (1 + k);
-            let head = |r: usize| self.bo[r] + dot(&self.wo[r * h..(r + 1) * h], &h2);
-            let gate = head(row);
+            let feats = left.as_deref().map(Remaining::features);
+            // output `t` of pixel j (0: gate, 1..=K: levels)
+            let head = |t: usize| {
+                let r = row + t;
+                let mut v = self.bo[r] + dot(&self.wo[r * h..(r + 1) * h], &h2);
+                if let (Some(run), Some(f)) = (&self.run, &feats) {
+                    for (q, fq) in f.iter().enumerate() {
+                        v += run[(j * RUNNING + q) * (1 + k) + t] * fq;
+                    }
+                }
+                v
+            };
+            let gate = head(0);
             let fill = |t: &mut [f32]| {
                 for (i, v) in t.iter_mut().enumerate() {
-                    *v = head(row + 1 + i);
+                    *v = head(1 + i);
                 }
             };
             if let Some(rec) = record.as_deref_mut() {
@@ -377,7 +623,10 @@ impl DenseMade {
                 v -= wi;
             }
             *x = levels[pick];
-            let col = 2 * self.cond + 2 * j;
+            if let Some(l) = left.as_deref_mut() {
+                l.add(*x as f32);
+            }
+            let col = self.cond + 2 * j;
             let enc = encode(*x);
             for (u, p) in pre1.iter_mut().enumerate() {
                 let r = u * self.inputs + col;
@@ -389,10 +638,37 @@ impl DenseMade {
     }
 }
 
+/// A batch as the MADEs see it.
+struct Inputs {
+    /// Quantised window pixels `[B, Di]`.
+    x_inner: Tensor,
+    /// Quantised other pixels `[B, Do]`.
+    x_outer: Tensor,
+    /// Inner MADE inputs `[B, G + 2Di]` (`G`: the budget's conditioning columns, or 0).
+    inner: Tensor,
+    /// Outer MADE inputs `[B, G + 2Di + 2Do]`.
+    outer: Tensor,
+    /// With the budget: running features `[B, Di, RUNNING]`, `[B, Do, RUNNING]` and
+    /// `−ln p(c)` per image `[B]`.
+    running_inner: Option<Tensor>,
+    running_outer: Option<Tensor>,
+    prior: Option<Tensor>,
+}
+
+/// What [`Sarm::sample_recorded`] returns.
+struct Sampled {
+    images: Vec<f32>,
+    /// Per image, every pixel's `(ℓ, θ_1..θ_K)` when recorded.
+    records: Vec<Vec<f32>>,
+    /// Per image, the budget bin drawn (0 without a budget).
+    bins: Vec<usize>,
+}
+
 /// The two-scale sparse autoregressive model with its optimiser.
 pub struct Sarm {
     cfg: SarmConfig,
     levels: Vec<f64>,
+    budget: Option<Budget>,
     order: Vec<usize>,
     inner: Made,
     outer: Made,
@@ -403,14 +679,24 @@ pub struct Sarm {
 }
 
 impl Sarm {
-    /// A fresh model over the given intensity `levels` (from [`fit_levels`]), initialised
-    /// from `seed`.
+    /// A fresh model over the given intensity `levels` (from [`fit_levels`]), with an
+    /// optional pT `budget` (from [`Budget::fit`] with the same levels), initialised from
+    /// `seed`.
     ///
     /// # Errors
-    /// [`Error::InvalidConfig`] for a bad configuration or levels that are not positive,
-    /// finite and strictly increasing; tensor errors.
-    pub fn new(cfg: SarmConfig, levels: Vec<f64>, seed: u64, device: &Device) -> Result<Self> {
+    /// [`Error::InvalidConfig`] for a bad configuration, levels that are not positive,
+    /// finite and strictly increasing, or an inconsistent budget; tensor errors.
+    pub fn new(
+        cfg: SarmConfig,
+        levels: Vec<f64>,
+        budget: Option<Budget>,
+        seed: u64,
+        device: &Device,
+    ) -> Result<Self> {
         cfg.validate()?;
+        if let Some(b) = &budget {
+            b.validate()?;
+        }
         if levels.is_empty()
             || levels.iter().any(|l| !(l.is_finite() && *l > 0.0))
             || levels.windows(2).any(|w| w[0] >= w[1])
@@ -428,9 +714,15 @@ impl Sarm {
         let dout = order.len() - di;
         let vars = VarMap::new();
         let vb = VarBuilder::from_varmap(&vars, DType::F32, device);
-        let inner = Made::new(0, di, k, cfg.hidden, vb.pp("inner"))?;
-        let outer = Made::new(di, dout, k, cfg.hidden, vb.pp("outer"))?;
+        let g = budget.as_ref().map_or(0, |b| b.bins() + 1);
+        let run = budget.is_some();
+        let inner = Made::new(g, di, k, cfg.hidden, run, vb.pp("inner"))?;
+        let outer = Made::new(g + 2 * di, dout, k, cfg.hidden, run, vb.pp("outer"))?;
         init_vars(&vars, &mut StdRng::seed_from_u64(seed))?;
+        // the running budget terms start at zero
+        for r in [&inner.run, &outer.run].into_iter().flatten() {
+            r.zero_set()?;
+        }
         let opt = AdamW::new(
             named_vars(&vars).into_iter().map(|(_, v)| v).collect(),
             ParamsAdamW {
@@ -445,6 +737,7 @@ impl Sarm {
         Ok(Self {
             cfg,
             levels,
+            budget,
             order,
             inner,
             outer,
@@ -465,6 +758,11 @@ impl Sarm {
         &self.levels
     }
 
+    /// The pT budget, if the model has one.
+    pub fn budget(&self) -> Option<&Budget> {
+        self.budget.as_ref()
+    }
+
     /// Number of trainable parameters.
     pub fn num_params(&self) -> usize {
         named_vars(&self.vars)
@@ -481,36 +779,58 @@ impl Sarm {
     /// A pixel value as the model sees it: zero stays zero, a positive value becomes its
     /// nearest level.
     pub fn quantise(&self, v: f64) -> f64 {
-        if v > 0.0 {
-            self.levels[nearest_level(&self.levels, v)]
-        } else {
-            0.0
-        }
+        quantise_to(&self.levels, v)
     }
 
-    /// Quantises `images [B, P]` to the levels and builds the network inputs:
-    /// `(x_inner [B, Di], x_outer [B, Do], input_inner [B, 2Di], input_outer [B, 2Di + 2Do])`.
-    fn inputs(&self, images: &[f32], b: usize) -> Result<[Tensor; 4]> {
+    /// Quantises `images [B, P]` to the levels and builds the network inputs. With the
+    /// budget, `bins` gives each image's bin (`None`: the bins of their totals).
+    fn inputs(&self, images: &[f32], b: usize, bins: Option<&[usize]>) -> Result<Inputs> {
         let p = self.order.len();
         let di = self.inner.d;
+        let g = self.inner.cond;
         let mut q = Vec::with_capacity(b * p);
-        let mut enc = Vec::with_capacity(b * 2 * p);
-        for img in images.chunks_exact(p) {
+        let mut enc = Vec::with_capacity(b * (g + 2 * p));
+        let mut feats = Vec::new();
+        let mut prior = Vec::new();
+        for (i, img) in images.chunks_exact(p).enumerate() {
+            let mut left = self.budget.as_ref().map(|bud| {
+                let c = bins.map_or_else(|| bud.bin(quantised_total(&self.levels, img)), |v| v[i]);
+                enc.extend(bud.inputs(c));
+                prior.push(bud.prior_nll(c) as f32);
+                Remaining::new(bud, c, p)
+            });
             for &pix in &self.order {
                 let x = self.quantise(f64::from(img[pix]));
                 q.push(x as f32);
                 enc.push(f32::from(u8::from(x > 0.0)));
                 enc.push(self.encode(x));
+                if let Some(l) = left.as_mut() {
+                    feats.extend(l.features());
+                    l.add(x as f32);
+                }
             }
         }
         let q = Tensor::from_vec(q, (b, p), &self.device)?;
-        let enc = Tensor::from_vec(enc, (b, 2 * p), &self.device)?;
-        Ok([
-            q.narrow(1, 0, di)?,
-            q.narrow(1, di, p - di)?,
-            enc.narrow(1, 0, 2 * di)?,
-            enc,
-        ])
+        let enc = Tensor::from_vec(enc, (b, g + 2 * p), &self.device)?;
+        let (running_inner, running_outer, prior) = if self.budget.is_some() {
+            let f = Tensor::from_vec(feats, (b, p, RUNNING), &self.device)?;
+            (
+                Some(f.narrow(1, 0, di)?),
+                Some(f.narrow(1, di, p - di)?),
+                Some(Tensor::from_vec(prior, b, &self.device)?),
+            )
+        } else {
+            (None, None, None)
+        };
+        Ok(Inputs {
+            x_inner: q.narrow(1, 0, di)?,
+            x_outer: q.narrow(1, di, p - di)?,
+            inner: enc.narrow(1, 0, g + 2 * di)?,
+            outer: enc,
+            running_inner,
+            running_outer,
+            prior,
+        })
     }
 
     fn check(&self, images: &[f32], op: &'static str) -> Result<usize> {
@@ -530,15 +850,19 @@ impl Sarm {
     }
 
     /// Per-image negative log-likelihood in nats of the quantised images, as a `[B]` tensor
-    /// (differentiable).
+    /// (differentiable); with the budget, `−ln p(c(x)) − ln p(x | c(x))`.
     fn nll_tensor(&self, images: &[f32], op: &'static str) -> Result<Tensor> {
         let b = self.check(images, op)?;
-        let [xi, xo, ii, io] = self.inputs(images, b)?;
-        let (li, pi) = self.inner.forward(&ii)?;
-        let (lo, po) = self.outer.forward(&io)?;
-        let a = self.mixture.nll(&xi, &li, &pi)?.sum(1)?;
-        let c = self.mixture.nll(&xo, &lo, &po)?.sum(1)?;
-        Ok((a + c)?)
+        let t = self.inputs(images, b, None)?;
+        let (li, pi) = self.inner.forward(&t.inner, t.running_inner.as_ref())?;
+        let (lo, po) = self.outer.forward(&t.outer, t.running_outer.as_ref())?;
+        let a = self.mixture.nll(&t.x_inner, &li, &pi)?.sum(1)?;
+        let c = self.mixture.nll(&t.x_outer, &lo, &po)?.sum(1)?;
+        let n = (a + c)?;
+        Ok(match &t.prior {
+            Some(prior) => (n + prior)?,
+            None => n,
+        })
     }
 
     /// One Adam step on images `[B, H·W]` (row-major, flattened); returns the mean negative
@@ -552,7 +876,8 @@ impl Sarm {
         Ok(loss.to_dtype(DType::F64)?.to_scalar()?)
     }
 
-    /// Exact negative log-likelihood of each quantised image, in bits.
+    /// Exact negative log-likelihood of each quantised image, in bits (with the budget, an
+    /// upper bound: module docs, "pT budget").
     ///
     /// # Errors
     /// As [`Sarm::step`].
@@ -573,33 +898,43 @@ impl Sarm {
     /// # Errors
     /// Tensor errors.
     pub fn sample(&self, count: usize, seed: u64) -> Result<Vec<f32>> {
-        Ok(self.sample_recorded(count, seed, false)?.0)
+        Ok(self.sample_recorded(count, seed, false)?.images)
     }
 
-    fn sample_recorded(
-        &self,
-        count: usize,
-        seed: u64,
-        record: bool,
-    ) -> Result<(Vec<f32>, Vec<Vec<f32>>)> {
+    fn sample_recorded(&self, count: usize, seed: u64, record: bool) -> Result<Sampled> {
         let inner = self.inner.dense()?;
         let outer = self.outer.dense()?;
         let p = self.order.len();
         let enc = |x: f64| self.encode(x);
-        let per: Vec<(Vec<f32>, Vec<f32>)> = (0..count)
+        let per: Vec<(Vec<f32>, Vec<f32>, usize)> = (0..count)
             .into_par_iter()
             .map(|i| {
                 let mut rng = step_rng(seed, i as u64);
                 let mut rec = Vec::new();
-                let xi = inner.sample(&[], &self.levels, enc, &mut rng, record.then_some(&mut rec));
-                let cond: Vec<f32> = xi
-                    .iter()
-                    .flat_map(|&x| [f32::from(u8::from(x > 0.0)), enc(x)])
-                    .collect();
+                let mut cond = Vec::new();
+                let mut bin = 0;
+                let mut left = self.budget.as_ref().map(|b| {
+                    bin = b.draw(&mut rng);
+                    cond.extend(b.inputs(bin));
+                    Remaining::new(b, bin, p)
+                });
+                let xi = inner.sample(
+                    &cond,
+                    &self.levels,
+                    enc,
+                    left.as_mut(),
+                    &mut rng,
+                    record.then_some(&mut rec),
+                );
+                cond.extend(
+                    xi.iter()
+                        .flat_map(|&x| [f32::from(u8::from(x > 0.0)), enc(x)]),
+                );
                 let xo = outer.sample(
                     &cond,
                     &self.levels,
                     enc,
+                    left.as_mut(),
                     &mut rng,
                     record.then_some(&mut rec),
                 );
@@ -607,16 +942,20 @@ impl Sarm {
                 for (&pix, &x) in self.order.iter().zip(xi.iter().chain(&xo)) {
                     img[pix] = x as f32;
                 }
-                (img, rec)
+                (img, rec, bin)
             })
             .collect();
-        let mut images = Vec::with_capacity(count * p);
-        let mut recs = Vec::new();
-        for (img, rec) in per {
-            images.extend(img);
-            recs.push(rec);
+        let mut out = Sampled {
+            images: Vec::with_capacity(count * p),
+            records: Vec::new(),
+            bins: Vec::new(),
+        };
+        for (img, rec, bin) in per {
+            out.images.extend(img);
+            out.records.push(rec);
+            out.bins.push(bin);
         }
-        Ok((images, recs))
+        Ok(out)
     }
 
     /// The configuration.
@@ -671,9 +1010,9 @@ mod tests {
     #[test]
     fn autoregressive_dependencies_only() {
         let x = toy(4, 1);
-        let m = Sarm::new(small(), fit_levels(&x, 8).unwrap(), 2, &Device::Cpu).unwrap();
-        let [_, _, _, io] = m.inputs(&x, 4).unwrap();
-        let (lo, _) = m.outer.forward(&io).unwrap();
+        let m = Sarm::new(small(), fit_levels(&x, 8).unwrap(), None, 2, &Device::Cpu).unwrap();
+        let io = m.inputs(&x, 4, None).unwrap().outer;
+        let (lo, _) = m.outer.forward(&io, None).unwrap();
         // perturb outer pixel j = 5 (input columns 2·4 + 10, 11): outputs ≤ 5 unchanged
         let mut v: Vec<f32> = io.flatten_all().unwrap().to_vec1().unwrap();
         let cols = io.dim(1).unwrap();
@@ -682,7 +1021,7 @@ mod tests {
             v[b * cols + 19] = 0.7;
         }
         let io2 = Tensor::from_vec(v, io.shape(), &Device::Cpu).unwrap();
-        let (lo2, _) = m.outer.forward(&io2).unwrap();
+        let (lo2, _) = m.outer.forward(&io2, None).unwrap();
         let d = (lo - lo2).unwrap().abs().unwrap().to_vec2::<f32>().unwrap();
         for row in &d {
             assert!(row[..=5].iter().all(|&e| e == 0.0), "{row:?}");
@@ -693,15 +1032,30 @@ mod tests {
     #[test]
     fn incremental_sampler_matches_the_dense_forward() {
         let x = toy(64, 3);
-        let mut m = Sarm::new(small(), fit_levels(&x, 8).unwrap(), 4, &Device::Cpu).unwrap();
-        for _ in 0..20 {
-            m.step(&x).unwrap();
+        let lv = fit_levels(&x, 8).unwrap();
+        let budget = Budget::fit(&x, 36, &lv, 3).unwrap();
+        for b in [None, Some(budget)] {
+            sampler_matches_dense(
+                Sarm::new(small(), lv.clone(), b, 4, &Device::Cpu).unwrap(),
+                &x,
+            );
         }
-        let (imgs, recs) = m.sample_recorded(5, 9, true).unwrap();
+    }
+
+    fn sampler_matches_dense(mut m: Sarm, x: &[f32]) {
+        for _ in 0..20 {
+            m.step(x).unwrap();
+        }
+        if let Some(run) = &m.outer.run {
+            // trained away from zero, so the check covers the running terms
+            let a: Vec<f32> = run.abs().unwrap().flatten_all().unwrap().to_vec1().unwrap();
+            assert!(a.iter().any(|&v| v > 1e-3));
+        }
+        let s = m.sample_recorded(5, 9, true).unwrap();
         let k = m.levels.len();
-        let [_, _, ii, io] = m.inputs(&imgs, 5).unwrap();
-        let (li, pi) = m.inner.forward(&ii).unwrap();
-        let (lo, po) = m.outer.forward(&io).unwrap();
+        let t = m.inputs(&s.images, 5, Some(&s.bins)).unwrap();
+        let (li, pi) = m.inner.forward(&t.inner, t.running_inner.as_ref()).unwrap();
+        let (lo, po) = m.outer.forward(&t.outer, t.running_outer.as_ref()).unwrap();
         let flat = |l: Tensor, p: Tensor| -> Vec<Vec<f32>> {
             Tensor::cat(&[l.unsqueeze(2).unwrap(), p], 2)
                 .unwrap()
@@ -711,7 +1065,7 @@ mod tests {
                 .unwrap()
         };
         let (a, b) = (flat(li, pi), flat(lo, po));
-        for (i, rec) in recs.iter().enumerate() {
+        for (i, rec) in s.records.iter().enumerate() {
             let dense: Vec<f32> = a[i].iter().chain(&b[i]).copied().collect();
             assert_eq!(rec.len(), 36 * (1 + k));
             let err = rec
@@ -722,13 +1076,94 @@ mod tests {
             assert!(err < 1e-4, "image {i}: {err}");
         }
         // same seed, same images
-        assert_eq!(m.sample(5, 9).unwrap(), imgs);
+        assert_eq!(m.sample(5, 9).unwrap(), s.images);
+    }
+
+    #[test]
+    fn budget_bins_follow_the_totals() {
+        // totals 1, 2, …, 12 (one pixel each, levels at the integers)
+        let x: Vec<f32> = (1..=12)
+            .flat_map(|t| {
+                let mut img = vec![0f32; 4];
+                img[t % 4] = t as f32;
+                img
+            })
+            .collect();
+        let lv: Vec<f64> = (1..=12).map(f64::from).collect();
+        let b = Budget::fit(&x, 4, &lv, 4).unwrap();
+        assert_eq!(b.edges, vec![4.0, 7.0, 10.0]);
+        assert_eq!(b.centres, vec![2.0, 5.0, 8.0, 11.0]);
+        assert!(b.probs.iter().all(|&p| (p - 0.25).abs() < 1e-12));
+        assert_eq!(
+            (b.bin(0.0), b.bin(4.0), b.bin(9.9), b.bin(1e9)),
+            (0, 1, 2, 3)
+        );
+        // ties merge bins: eight images of total 1 and four of 12
+        let y: Vec<f32> = (0..12)
+            .flat_map(|i| [if i < 8 { 1.0 } else { 12.0 }, 0.0, 0.0, 0.0])
+            .collect();
+        let b = Budget::fit(&y, 4, &lv, 4).unwrap();
+        assert_eq!(b.edges, vec![12.0]);
+        assert_eq!(b.centres, vec![1.0, 12.0]);
+        assert!(Budget::fit(&x, 4, &lv, 0).is_err());
+        assert!(Budget::fit(&x, 4, &lv, 13).is_err());
+        assert!(Budget::fit(&x[..7], 4, &lv, 2).is_err());
+        assert!(Budget::fit(&[0.0; 8], 4, &lv, 2).is_err());
+        let bad = Budget {
+            probs: vec![0.5, 0.6],
+            ..Budget::fit(&x, 4, &lv, 2).unwrap()
+        };
+        assert!(matches!(
+            Sarm::new(small(), lv.clone(), Some(bad), 1, &Device::Cpu),
+            Err(Error::InvalidConfig { .. })
+        ));
+    }
+
+    #[test]
+    fn budget_steers_the_sampled_totals() {
+        // two pixels inside the window, one outside; the outside pixel's value is whatever
+        // makes the total 4 or 12 (half the images each)
+        let mut rng = StdRng::seed_from_u64(8);
+        let mut x = vec![0f32; 256 * 36];
+        for (i, img) in x.chunks_exact_mut(36).enumerate() {
+            let total = if i % 2 == 0 { 4.0 } else { 12.0 };
+            let a = f32::from(rng.random_range(1u8..=3));
+            img[14] = a;
+            img[0] = total - a;
+        }
+        let lv: Vec<f64> = (1..=11).map(f64::from).collect();
+        let budget = Budget::fit(&x, 36, &lv, 2).unwrap();
+        assert_eq!(budget.centres, vec![4.0, 12.0]);
+        let mut m = Sarm::new(small(), lv, Some(budget), 6, &Device::Cpu).unwrap();
+        for _ in 0..400 {
+            m.step(&x).unwrap();
+        }
+        let s = m.sample_recorded(400, 3, false).unwrap();
+        let (mut sum, mut n, mut near) = ([0f32; 2], [0usize; 2], 0);
+        for (img, &c) in s.images.chunks_exact(36).zip(&s.bins) {
+            let total: f32 = img.iter().sum();
+            sum[c] += total;
+            n[c] += 1;
+            near += usize::from((total - [4.0, 12.0][c]).abs() <= 2.0);
+        }
+        // the drawn bin sets the total: a model that ignored it would give both bins a mean
+        // of 8 and put only half the images within 2 of the bin's total
+        assert!(n[0] > 150 && n[1] > 150, "{n:?}");
+        for c in 0..2 {
+            let mean = sum[c] / n[c] as f32;
+            assert!((mean - [4.0, 12.0][c]).abs() < 0.5, "bin {c}: mean {mean}");
+        }
+        assert!(near > 360, "{near} of 400");
+        // the reported likelihood includes −log2 p(c) = 1 bit on top of the ≥ log2 3 bits of
+        // the window pixel
+        let bits = m.nll_bits(&x[..36]).unwrap()[0];
+        assert!(bits > 2.0, "{bits}");
     }
 
     #[test]
     fn learns_the_pixel_correlation() {
         let x = toy(256, 5);
-        let mut m = Sarm::new(small(), fit_levels(&x, 8).unwrap(), 6, &Device::Cpu).unwrap();
+        let mut m = Sarm::new(small(), fit_levels(&x, 8).unwrap(), None, 6, &Device::Cpu).unwrap();
         let before = m.nll_bits(&x).unwrap().iter().sum::<f64>() / 256.0;
         for _ in 0..600 {
             m.step(&x).unwrap();
@@ -754,7 +1189,7 @@ mod tests {
     fn bad_inputs_are_typed_errors() {
         let x = toy(4, 1);
         let lv = fit_levels(&x, 8).unwrap();
-        let mut m = Sarm::new(small(), lv.clone(), 1, &Device::Cpu).unwrap();
+        let mut m = Sarm::new(small(), lv.clone(), None, 1, &Device::Cpu).unwrap();
         assert!(matches!(m.step(&x[..35]), Err(Error::Shape { .. })));
         let mut neg = x.clone();
         neg[3] = -1.0;
@@ -766,13 +1201,14 @@ mod tests {
                     ..small()
                 },
                 lv.clone(),
+                None,
                 1,
                 &Device::Cpu
             ),
             Err(Error::InvalidConfig { .. })
         ));
         assert!(matches!(
-            Sarm::new(small(), vec![2.0, 1.0], 1, &Device::Cpu),
+            Sarm::new(small(), vec![2.0, 1.0], None, 1, &Device::Cpu),
             Err(Error::InvalidConfig { .. })
         ));
         assert!(fit_levels(&[0.0; 10], 4).is_err());
@@ -782,7 +1218,7 @@ mod tests {
 
     #[test]
     fn quantise_keeps_zeros_and_picks_the_nearest_level() {
-        let m = Sarm::new(small(), vec![1.0, 2.0, 4.0], 1, &Device::Cpu).unwrap();
+        let m = Sarm::new(small(), vec![1.0, 2.0, 4.0], None, 1, &Device::Cpu).unwrap();
         let q: Vec<f64> = [0.0, 0.2, 1.4, 1.6, 2.9, 3.1, 9.0]
             .iter()
             .map(|&v| m.quantise(v))
