@@ -151,6 +151,19 @@ impl SarmConfig {
 /// level (lower nearest rank).
 pub const LEVELS_LOW_QUANTILE: f64 = 0.01;
 
+/// [`Error::InvalidConfig`] unless `n > 0`.
+fn positive_count(component: &'static str, field: &'static str, n: usize) -> Result<()> {
+    if n == 0 {
+        return Err(Error::InvalidConfig {
+            component,
+            field,
+            value: "0".into(),
+            reason: "must be positive",
+        });
+    }
+    Ok(())
+}
+
 /// `k` geometrically spaced levels from the [`LEVELS_LOW_QUANTILE`] quantile to the largest
 /// non-zero value of `images` (`k = 1`: the median non-zero value). Geometric spacing keeps
 /// the relative quantisation error below `½ (max/lo)^{1/(k−1)}` above the lowest level, tails
@@ -168,14 +181,7 @@ pub const LEVELS_LOW_QUANTILE: f64 = 0.01;
 /// [`Error::Shape`] when there is no positive finite value; [`Error::InvalidConfig`] for
 /// `k = 0`.
 pub fn fit_levels(images: &[f32], k: usize) -> Result<Vec<f64>> {
-    if k == 0 {
-        return Err(Error::InvalidConfig {
-            component: "fit_levels",
-            field: "k",
-            value: "0".into(),
-            reason: "must be positive",
-        });
-    }
+    positive_count("fit_levels", "k", k)?;
     let mut nz: Vec<f64> = images
         .iter()
         .filter(|v| v.is_finite() && **v > 0.0)
@@ -237,14 +243,7 @@ impl Budget {
     /// [`Error::InvalidConfig`] for `bins = 0`; [`Error::Shape`] for fewer images than bins
     /// or no image with a positive total.
     pub fn fit(images: &[f32], pixels: usize, levels: &[f64], bins: usize) -> Result<Self> {
-        if bins == 0 {
-            return Err(Error::InvalidConfig {
-                component: "Budget",
-                field: "bins",
-                value: "0".into(),
-                reason: "must be positive",
-            });
-        }
+        positive_count("Budget", "bins", bins)?;
         let mut totals: Vec<f64> = if pixels == 0 || !images.len().is_multiple_of(pixels) {
             Vec::new()
         } else {
