@@ -791,15 +791,20 @@ impl Sarm {
         let mut enc = Vec::with_capacity(b * (g + 2 * p));
         let mut feats = Vec::new();
         let mut prior = Vec::new();
+        let mut raster = vec![0f64; p];
         for (i, img) in images.chunks_exact(p).enumerate() {
+            // each pixel quantised once; the total summed in raster order, as Budget::fit does
+            for (r, &v) in raster.iter_mut().zip(img) {
+                *r = self.quantise(f64::from(v));
+            }
             let mut left = self.budget.as_ref().map(|bud| {
-                let c = bins.map_or_else(|| bud.bin(quantised_total(&self.levels, img)), |v| v[i]);
+                let c = bins.map_or_else(|| bud.bin(raster.iter().sum()), |v| v[i]);
                 enc.extend(bud.inputs(c));
                 prior.push(bud.prior_nll(c) as f32);
                 Remaining::new(bud, c, p)
             });
             for &pix in &self.order {
-                let x = self.quantise(f64::from(img[pix]));
+                let x = raster[pix];
                 q.push(x as f32);
                 enc.push(f32::from(u8::from(x > 0.0)));
                 enc.push(self.encode(x));
@@ -917,26 +922,22 @@ impl Sarm {
                     cond.extend(b.inputs(bin));
                     Remaining::new(b, bin, p)
                 });
-                let xi = inner.sample(
-                    &cond,
-                    &self.levels,
-                    enc,
-                    left.as_mut(),
-                    &mut rng,
-                    record.then_some(&mut rec),
-                );
+                let mut run = |made: &DenseMade, cond: &[f32]| {
+                    made.sample(
+                        cond,
+                        &self.levels,
+                        enc,
+                        left.as_mut(),
+                        &mut rng,
+                        record.then_some(&mut rec),
+                    )
+                };
+                let xi = run(&inner, &cond);
                 cond.extend(
                     xi.iter()
                         .flat_map(|&x| [f32::from(u8::from(x > 0.0)), enc(x)]),
                 );
-                let xo = outer.sample(
-                    &cond,
-                    &self.levels,
-                    enc,
-                    left.as_mut(),
-                    &mut rng,
-                    record.then_some(&mut rec),
-                );
+                let xo = run(&outer, &cond);
                 let mut img = vec![0f32; p];
                 for (&pix, &x) in self.order.iter().zip(xi.iter().chain(&xo)) {
                     img[pix] = x as f32;
