@@ -33,7 +33,7 @@ use hep_metrics::jet_images::jet_image_observables;
 use hep_metrics::wasserstein::w1_distance;
 use hep_models::images::{DecoupledGenerator, DecoupledNet, IndependentPixels};
 use hep_models::lagan::{Lagan, LaganConfig};
-use hep_models::sarm::{Budget, Sarm, SarmConfig, fit_levels};
+use hep_models::sarm::{Budget, Sarm, SarmConfig, Totals, fit_levels, shapes};
 use serde_json::{Value, json};
 
 /// `hepgen image` subcommands.
@@ -115,6 +115,10 @@ pub struct TrainOpts {
     /// then the pixels conditioned on it; 0: none). See `hep_models::sarm`, "pT budget".
     #[arg(long, default_value_t = 0)]
     sarm_budget: usize,
+    /// Factor SARM's total out: model each image's shape (x / Σx) and draw its total from
+    /// the training totals. See `hep_models::sarm`, "Factored total".
+    #[arg(long, conflicts_with = "sarm_budget")]
+    sarm_shape: bool,
     /// LAGAN size: `paper` or `small` (the paper's structure, narrower; for CPU runs).
     #[arg(long, default_value = "small")]
     lagan_size: String,
@@ -293,8 +297,8 @@ fn class_name(kind: ImageKind, label: u8) -> &'static str {
 /// A trained generator (LAGAN with the class it generates).
 enum Trained {
     Independent(IndependentPixels),
-    Decoupled(DecoupledGenerator),
-    Sarm(Sarm),
+    Decoupled(Box<DecoupledGenerator>),
+    Sarm(Box<Sarm>),
     Lagan(std::rc::Rc<Lagan>, u8),
 }
 
@@ -407,7 +411,7 @@ fn build(kind: ModelKind, d: &ClassData, meta: &Value, seed: u64) -> Result<Trai
                 DecoupledNet::Deconv { channels: 64 }
             };
             let sigma = meta["sigma"].as_f64().context("model.json: sigma")?;
-            Trained::Decoupled(DecoupledGenerator::with_net(
+            Trained::Decoupled(Box::new(DecoupledGenerator::with_net(
                 (d.h, d.w),
                 32,
                 &net,
@@ -415,7 +419,7 @@ fn build(kind: ModelKind, d: &ClassData, meta: &Value, seed: u64) -> Result<Trai
                 1e-3,
                 seed,
                 &dev,
-            )?)
+            )?))
         }
         ModelKind::Sarm => {
             let defaults = SarmConfig::new(d.h, d.w);
@@ -448,7 +452,18 @@ fn build(kind: ModelKind, d: &ClassData, meta: &Value, seed: u64) -> Result<Trai
                 }
                 None => None,
             };
-            Trained::Sarm(Sarm::new(cfg, levels, budget, seed, &dev)?)
+            // models saved before the factored total existed have none
+            Trained::Sarm(Box::new(match meta.get("totals") {
+                Some(t) => {
+                    let totals = Totals {
+                        quantiles: serde_json::from_value(t["quantiles"].clone())
+                            .context("model.json: totals.quantiles")?,
+                    };
+                    ensure!(budget.is_none(), "model.json: both a budget and totals");
+                    Sarm::factored(cfg, levels, totals, seed, &dev)?
+                }
+                None => Sarm::new(cfg, levels, budget, seed, &dev)?,
+            }))
         }
         ModelKind::Lagan => {
             let cfg = lagan_config(meta["size"].as_str().context("model.json: size")?)?;
@@ -464,7 +479,11 @@ fn describe(kind: ModelKind, d: &ClassData, opts: &TrainOpts) -> Result<Value> {
         ModelKind::Independent => json!({}),
         ModelKind::Decoupled | ModelKind::Deconv => json!({"sigma": nonzero_sigma(&d.train)}),
         ModelKind::Sarm => {
-            let levels = fit_levels(&d.train, opts.levels)?;
+            let levels = if opts.sarm_shape {
+                fit_levels(&shapes(&d.train, d.px()), opts.levels)?
+            } else {
+                fit_levels(&d.train, opts.levels)?
+            };
             let mut meta = json!({
                 "levels": levels,
                 "hidden": opts.sarm_hidden,
@@ -473,6 +492,10 @@ fn describe(kind: ModelKind, d: &ClassData, opts: &TrainOpts) -> Result<Value> {
             if opts.sarm_budget > 0 {
                 let b = Budget::fit(&d.train, d.px(), &levels, opts.sarm_budget)?;
                 meta["budget"] = json!({"edges": b.edges, "centres": b.centres, "probs": b.probs});
+            }
+            if opts.sarm_shape {
+                let t = Totals::fit(&d.train, d.px())?;
+                meta["totals"] = json!({"quantiles": t.quantiles});
             }
             meta
         }
@@ -882,11 +905,7 @@ fn compare(a: CompareArgs) -> Result<()> {
             let (bits, quantised_floor) = match &out.model {
                 Trained::Sarm(s) => {
                     let b = s.nll_bits(&d.test)?;
-                    let q: Vec<f32> = d
-                        .test
-                        .iter()
-                        .map(|&v| s.quantise(f64::from(v)) as f32)
-                        .collect();
+                    let q = s.quantise_images(&d.test)?;
                     let floor = Observables::of(d, &q, &d.pt_test)?.metrics(&real, d.kind)?;
                     (Some(b.iter().sum::<f64>() / b.len() as f64), Some(floor))
                 }
@@ -945,7 +964,7 @@ fn compare(a: CompareArgs) -> Result<()> {
     }
     ensure!(!results.is_empty(), "no images with label 0 or 1");
     let header = format!(
-        "# Sparse images: {}\n\nCommand: `hepgen image compare --data {} --models {} --epochs {} --batch {} --levels {} --sarm-hidden {}{}{} --lagan-size {} --seed {}`\n\n(LAGAN: one class-conditional model trained on both classes; its training time is shared.)\n\n",
+        "# Sparse images: {}\n\nCommand: `hepgen image compare --data {} --models {} --epochs {} --batch {} --levels {} --sarm-hidden {}{}{}{} --lagan-size {} --seed {}`\n\n(LAGAN: one class-conditional model trained on both classes; its training time is shared.)\n\n",
         a.data
             .iter()
             .map(|p| p.display().to_string())
@@ -973,6 +992,11 @@ fn compare(a: CompareArgs) -> Result<()> {
             format!(" --sarm-budget {}", a.opts.sarm_budget)
         } else {
             String::new()
+        },
+        if a.opts.sarm_shape {
+            " --sarm-shape"
+        } else {
+            ""
         },
         a.opts.lagan_size,
         a.opts.seed
@@ -1026,5 +1050,36 @@ mod tests {
             "{:?}",
             b.centres
         );
+    }
+
+    /// `--sarm-shape` comes back from `model.json` as the same totals and shape levels, and
+    /// the model's quantised held-out images keep their summed pT.
+    #[test]
+    fn sarm_shape_survives_the_model_description() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../datasets");
+        let parts = load_files(&[root.join("jetimg_wprime_3k.parquet")]).unwrap();
+        let d = class_data(&parts, 1).unwrap().unwrap();
+        let opts = Cli::parse_from(["x", "--sarm-shape"]).opts;
+        assert!(Cli::try_parse_from(["x", "--sarm-shape", "--sarm-budget", "8"]).is_err());
+        let meta = describe(ModelKind::Sarm, &d, &opts).unwrap();
+        let back: Value = serde_json::from_str(&serde_json::to_string(&meta).unwrap()).unwrap();
+        let Trained::Sarm(m) = build(ModelKind::Sarm, &d, &back, 1).unwrap() else {
+            panic!("not a SARM");
+        };
+        assert_eq!(m.totals(), Some(&Totals::fit(&d.train, d.px()).unwrap()));
+        // shape levels are fractions of the jet's pT; W' totals a few hundred GeV
+        assert!(*m.levels().last().unwrap() <= 1.0, "{:?}", m.levels());
+        let q = m.totals().unwrap().quantiles.clone();
+        assert!(q[0] > 100.0 && q[q.len() - 1] < 1000.0, "{q:?}");
+        // quantised held-out shapes keep each image's summed pT
+        let quantised = m.quantise_images(&d.test).unwrap();
+        for (x, y) in d
+            .test
+            .chunks_exact(d.px())
+            .zip(quantised.chunks_exact(d.px()))
+        {
+            let (x, y): (f32, f32) = (x.iter().sum(), y.iter().sum());
+            assert!((x - y).abs() < 1e-5 * x, "{x} vs {y}");
+        }
     }
 }

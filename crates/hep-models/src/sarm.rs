@@ -32,6 +32,19 @@
 //! bound on the model's `p(x) = Σ_c p(c) p(x | c)` (the conditional does not force `Σ x` into
 //! bin `c`), so its NLL is an upper bound.
 //!
+//! Factored total (optional, [`Totals`], [`Sarm::factored`]): the budget still leaves the
+//! total to ~20 sampled pixels, and on jet images the heads do not learn to spend it. With a
+//! factored total the model becomes `p(T) · p(s | T)`: `T = Σx` is drawn from the training
+//! images' totals (their empirical quantile function, linearly interpolated), SARM models
+//! the image's *shape* `s = x / T` (levels fitted to the shapes; an empty image has the empty
+//! shape) with both MADEs conditioned on `z(T) = (T − μ) / σ` (a degree-0 input; μ, σ of the
+//! quantiles), and a sample is `x = T · q / Σq` for the sampled quantised shape `q`. The
+//! image's total then follows the training totals exactly, and any observable linear in the
+//! intensities (jet pT, jet mass, an isolation sum) is `T` times the shape's value, with the
+//! shape free to depend on `T` (a W' jet's prongs are closer at higher pT). The likelihood
+//! reported is the exact likelihood of the quantised shape given `T`; `p(T)` adds no learned
+//! term. Exclusive with the budget (a shape's total is 1).
+//!
 //! The levels are geometrically spaced between the 1% quantile and the largest non-zero
 //! training intensity (see [`fit_levels`]), so the likelihood is the exact likelihood of the
 //! images quantised to the levels (each non-zero pixel replaced by its nearest level); it is
@@ -358,6 +371,135 @@ impl Budget {
     }
 }
 
+/// At most this many quantiles (plus one) describe the training totals in [`Totals::fit`].
+pub const TOTALS_QUANTILES: usize = 1000;
+
+/// SARM's optional factored total (module docs, "Factored total"): the empirical distribution
+/// of the training images' totals, as its quantile function.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Totals {
+    /// The totals at probabilities `0, 1/Q, …, 1` (`Q + 1` values, non-decreasing,
+    /// non-negative, the last positive); a draw interpolates linearly between neighbours.
+    pub quantiles: Vec<f64>,
+}
+
+impl Totals {
+    /// The quantile function of the totals `Σx` of `images [N, pixels]` (empty images
+    /// included, so that they are drawn as often), at `Q + 1` points with
+    /// `Q = min(N − 1, TOTALS_QUANTILES)` (each a linear interpolation between order
+    /// statistics, numpy's default `quantile`).
+    ///
+    /// # Errors
+    /// [`Error::Shape`] for a length that is not a multiple of `pixels`, negative or
+    /// non-finite pixels, or no image with a positive total.
+    pub fn fit(images: &[f32], pixels: usize) -> Result<Self> {
+        let err = || Error::Shape {
+            op: "Totals::fit",
+            arg: "images",
+            expected: format!("[N ≥ 1, {pixels}] finite, non-negative, one with a positive total"),
+            found: vec![images.len()],
+        };
+        if pixels == 0
+            || !images.len().is_multiple_of(pixels)
+            || images.iter().any(|v| !v.is_finite() || *v < 0.0)
+        {
+            return Err(err());
+        }
+        let mut t: Vec<f64> = images.chunks_exact(pixels).map(image_total).collect();
+        if !t.iter().any(|&t| t > 0.0) {
+            return Err(err());
+        }
+        t.sort_by(f64::total_cmp);
+        let q = (t.len() - 1).min(TOTALS_QUANTILES);
+        let quantiles = (0..=q)
+            .map(|k| {
+                if q == 0 {
+                    return t[0];
+                }
+                let pos = k as f64 / q as f64 * (t.len() - 1) as f64;
+                let lo = (pos.floor() as usize).min(t.len() - 1);
+                let hi = (lo + 1).min(t.len() - 1);
+                t[lo] + (pos - lo as f64) * (t[hi] - t[lo])
+            })
+            .collect();
+        Ok(Self { quantiles })
+    }
+
+    /// The total at probability `u ∈ [0, 1)`. Empty images are a point mass: between a zero
+    /// quantile and the next the total stays zero (no totals between zero and the smallest
+    /// positive one are made up).
+    pub fn at(&self, u: f64) -> f64 {
+        let q = self.quantiles.len() - 1;
+        if q == 0 {
+            return self.quantiles[0];
+        }
+        let pos = u.clamp(0.0, 1.0) * q as f64;
+        let lo = (pos.floor() as usize).min(q - 1);
+        let (a, b) = (self.quantiles[lo], self.quantiles[lo + 1]);
+        if a == 0.0 {
+            return 0.0;
+        }
+        a + (pos - lo as f64) * (b - a)
+    }
+
+    /// The conditioning input `z(T) = (T − μ) / σ`, with μ and σ the mean and standard
+    /// deviation of the quantiles (σ at least 1e-6 of the largest total).
+    fn input(&self, t: f64) -> f32 {
+        let q = &self.quantiles;
+        let n = q.len() as f64;
+        let mu = q.iter().sum::<f64>() / n;
+        let var = q.iter().map(|v| (v - mu).powi(2)).sum::<f64>() / n;
+        let sigma = var.sqrt().max(1e-6 * q[q.len() - 1]);
+        ((t - mu) / sigma) as f32
+    }
+
+    fn validate(&self) -> Result<()> {
+        let q = &self.quantiles;
+        if !q.is_empty()
+            && q.iter().all(|v| v.is_finite() && *v >= 0.0)
+            && q[q.len() - 1] > 0.0
+            && q.windows(2).all(|w| w[0] <= w[1])
+        {
+            Ok(())
+        } else {
+            Err(Error::InvalidConfig {
+                component: "Sarm",
+                field: "totals",
+                value: format!("{} quantiles", q.len()),
+                reason: "needs non-negative, finite, non-decreasing quantiles, the last positive",
+            })
+        }
+    }
+}
+
+/// The summed intensity of one image, in f64.
+fn image_total(img: &[f32]) -> f64 {
+    img.iter().map(|&v| f64::from(v)).sum()
+}
+
+/// Each image of `images [N, pixels]` divided by its total (module docs, "Factored total");
+/// an image with a zero total stays zero. `pixels` must divide the length (checked by the
+/// callers).
+pub fn shapes(images: &[f32], pixels: usize) -> Vec<f32> {
+    let mut out = images.to_vec();
+    for img in out.chunks_exact_mut(pixels.max(1)) {
+        let t = image_total(img);
+        if t > 0.0 {
+            for v in img {
+                *v = (f64::from(*v) / t) as f32;
+            }
+        }
+    }
+    out
+}
+
+/// A quantised shape `q` scaled to the total `t`: `t · q / Σq` (all zero when `Σq = 0`).
+fn scale_shape(q: &[f64], t: f64) -> Vec<f32> {
+    let s: f64 = q.iter().sum();
+    let f = if s > 0.0 { t / s } else { 0.0 };
+    q.iter().map(|&v| (v * f) as f32).collect()
+}
+
 /// The running budget features of one image as its pixels go by, accumulated in f32 in the
 /// pixel order (the same way in training and sampling).
 struct Remaining {
@@ -643,7 +785,8 @@ struct Inputs {
     x_inner: Tensor,
     /// Quantised other pixels `[B, Do]`.
     x_outer: Tensor,
-    /// Inner MADE inputs `[B, G + 2Di]` (`G`: the budget's conditioning columns, or 0).
+    /// Inner MADE inputs `[B, G + 2Di]` (`G`: the budget's conditioning columns, 1 with a
+    /// factored total, or 0).
     inner: Tensor,
     /// Outer MADE inputs `[B, G + 2Di + 2Do]`.
     outer: Tensor,
@@ -661,6 +804,19 @@ struct Sampled {
     records: Vec<Vec<f32>>,
     /// Per image, the budget bin drawn (0 without a budget).
     bins: Vec<usize>,
+    /// When recorded: the sampled levels (with a factored total, of the shape) `[count, P]`
+    /// in raster order, and each image's total (drawn, or the levels' sum).
+    quantised: Vec<f64>,
+    totals: Vec<f64>,
+}
+
+/// One sampled image with what [`Sampled`] keeps of it.
+struct Draw {
+    image: Vec<f32>,
+    record: Vec<f32>,
+    bin: usize,
+    quantised: Vec<f64>,
+    total: f64,
 }
 
 /// The two-scale sparse autoregressive model with its optimiser.
@@ -668,6 +824,7 @@ pub struct Sarm {
     cfg: SarmConfig,
     levels: Vec<f64>,
     budget: Option<Budget>,
+    totals: Option<Totals>,
     order: Vec<usize>,
     inner: Made,
     outer: Made,
@@ -692,9 +849,40 @@ impl Sarm {
         seed: u64,
         device: &Device,
     ) -> Result<Self> {
+        Self::build(cfg, levels, budget, None, seed, device)
+    }
+
+    /// A fresh model with its total factored out (module docs, "Factored total"): it trains
+    /// on and scores the images' shapes given their totals, and samples a total from `totals`
+    /// first. Its `levels` should come from [`fit_levels`] on the [`shapes`] of the training
+    /// images.
+    ///
+    /// # Errors
+    /// As [`Sarm::new`]; [`Error::InvalidConfig`] for inconsistent totals.
+    pub fn factored(
+        cfg: SarmConfig,
+        levels: Vec<f64>,
+        totals: Totals,
+        seed: u64,
+        device: &Device,
+    ) -> Result<Self> {
+        Self::build(cfg, levels, None, Some(totals), seed, device)
+    }
+
+    fn build(
+        cfg: SarmConfig,
+        levels: Vec<f64>,
+        budget: Option<Budget>,
+        totals: Option<Totals>,
+        seed: u64,
+        device: &Device,
+    ) -> Result<Self> {
         cfg.validate()?;
         if let Some(b) = &budget {
             b.validate()?;
+        }
+        if let Some(t) = &totals {
+            t.validate()?;
         }
         if levels.is_empty()
             || levels.iter().any(|l| !(l.is_finite() && *l > 0.0))
@@ -713,7 +901,7 @@ impl Sarm {
         let dout = order.len() - di;
         let vars = VarMap::new();
         let vb = VarBuilder::from_varmap(&vars, DType::F32, device);
-        let g = budget.as_ref().map_or(0, |b| b.bins() + 1);
+        let g = budget.as_ref().map_or(0, |b| b.bins() + 1) + usize::from(totals.is_some());
         let run = budget.is_some();
         let inner = Made::new(g, di, k, cfg.hidden, run, vb.pp("inner"))?;
         let outer = Made::new(g + 2 * di, dout, k, cfg.hidden, run, vb.pp("outer"))?;
@@ -737,6 +925,7 @@ impl Sarm {
             cfg,
             levels,
             budget,
+            totals,
             order,
             inner,
             outer,
@@ -745,6 +934,11 @@ impl Sarm {
             opt,
             device: device.clone(),
         })
+    }
+
+    /// The factored total, if the model has one.
+    pub fn totals(&self) -> Option<&Totals> {
+        self.totals.as_ref()
     }
 
     /// The weights (for checkpoints).
@@ -781,23 +975,77 @@ impl Sarm {
         quantise_to(&self.levels, v)
     }
 
+    /// `images [B, P]` as the closest the model can generate them: each pixel quantised to
+    /// the levels, or with a factored total, each image's shape quantised and scaled back to
+    /// the image's total (`T · q / Σq`).
+    ///
+    /// # Errors
+    /// As [`Sarm::step`].
+    pub fn quantise_images(&self, images: &[f32]) -> Result<Vec<f32>> {
+        self.check(images, "Sarm::quantise_images")?;
+        let p = self.order.len();
+        let mut out = Vec::with_capacity(images.len());
+        let mut q = vec![0f64; p];
+        for img in images.chunks_exact(p) {
+            let t = self.quantise_raster(img, &mut q);
+            match &self.totals {
+                None => out.extend(q.iter().map(|&v| v as f32)),
+                Some(_) => out.extend(scale_shape(&q, t)),
+            }
+        }
+        Ok(out)
+    }
+
+    /// Quantises one image (with a factored total: its shape) into `raster`, each pixel once;
+    /// returns the image's total.
+    fn quantise_raster(&self, img: &[f32], raster: &mut [f64]) -> f64 {
+        let t = image_total(img);
+        let scale = match &self.totals {
+            Some(_) if t > 0.0 => 1.0 / t,
+            Some(_) => 0.0,
+            None => 1.0,
+        };
+        for (r, &v) in raster.iter_mut().zip(img) {
+            *r = self.quantise(f64::from(v) * scale);
+        }
+        t
+    }
+
     /// Quantises `images [B, P]` to the levels and builds the network inputs. With the
     /// budget, `bins` gives each image's bin (`None`: the bins of their totals).
     fn inputs(&self, images: &[f32], b: usize, bins: Option<&[usize]>) -> Result<Inputs> {
         let p = self.order.len();
+        let mut raster = vec![0f64; b * p];
+        let mut totals = Vec::with_capacity(b);
+        for (img, r) in images.chunks_exact(p).zip(raster.chunks_exact_mut(p)) {
+            // each pixel quantised once
+            totals.push(self.quantise_raster(img, r));
+        }
+        self.inputs_quantised(&raster, &totals, bins)
+    }
+
+    /// The network inputs of quantised images (with a factored total: quantised shapes)
+    /// `raster [B, P]` in raster order, with the images' totals.
+    fn inputs_quantised(
+        &self,
+        rasters: &[f64],
+        totals: &[f64],
+        bins: Option<&[usize]>,
+    ) -> Result<Inputs> {
+        let p = self.order.len();
+        let b = totals.len();
         let di = self.inner.d;
         let g = self.inner.cond;
         let mut q = Vec::with_capacity(b * p);
         let mut enc = Vec::with_capacity(b * (g + 2 * p));
         let mut feats = Vec::new();
         let mut prior = Vec::new();
-        let mut raster = vec![0f64; p];
-        for (i, img) in images.chunks_exact(p).enumerate() {
-            // each pixel quantised once; the total summed in raster order, as Budget::fit does
-            for (r, &v) in raster.iter_mut().zip(img) {
-                *r = self.quantise(f64::from(v));
+        for (i, (raster, &total)) in rasters.chunks_exact(p).zip(totals).enumerate() {
+            if let Some(t) = &self.totals {
+                enc.push(t.input(total));
             }
             let mut left = self.budget.as_ref().map(|bud| {
+                // the quantised total summed in raster order, as Budget::fit does
                 let c = bins.map_or_else(|| bud.bin(raster.iter().sum()), |v| v[i]);
                 enc.extend(bud.inputs(c));
                 prior.push(bud.prior_nll(c) as f32);
@@ -854,7 +1102,8 @@ impl Sarm {
     }
 
     /// Per-image negative log-likelihood in nats of the quantised images, as a `[B]` tensor
-    /// (differentiable); with the budget, `−ln p(c(x)) − ln p(x | c(x))`.
+    /// (differentiable); with the budget, `−ln p(c(x)) − ln p(x | c(x))`; with a factored
+    /// total, that of the quantised shapes.
     fn nll_tensor(&self, images: &[f32], op: &'static str) -> Result<Tensor> {
         let b = self.check(images, op)?;
         let t = self.inputs(images, b, None)?;
@@ -881,7 +1130,7 @@ impl Sarm {
     }
 
     /// Exact negative log-likelihood of each quantised image, in bits (with the budget, an
-    /// upper bound: module docs, "pT budget").
+    /// upper bound: module docs, "pT budget"; with a factored total, of the quantised shape).
     ///
     /// # Errors
     /// As [`Sarm::step`].
@@ -897,7 +1146,8 @@ impl Sarm {
     }
 
     /// `count` images `[count, H·W]` by ancestral sampling, seeded (image `i` uses its own
-    /// stream, so the result does not depend on the thread count).
+    /// stream, so the result does not depend on the thread count); with a factored total,
+    /// each image's total is drawn first and its sampled shape scaled to it.
     ///
     /// # Errors
     /// Tensor errors.
@@ -910,13 +1160,18 @@ impl Sarm {
         let outer = self.outer.dense()?;
         let p = self.order.len();
         let enc = |x: f64| self.encode(x);
-        let per: Vec<(Vec<f32>, Vec<f32>, usize)> = (0..count)
+        let per: Vec<Draw> = (0..count)
             .into_par_iter()
             .map(|i| {
                 let mut rng = step_rng(seed, i as u64);
                 let mut rec = Vec::new();
                 let mut cond = Vec::new();
                 let mut bin = 0;
+                let total = self.totals.as_ref().map(|t| {
+                    let total = t.at(rng.random());
+                    cond.push(t.input(total));
+                    total
+                });
                 let mut left = self.budget.as_ref().map(|b| {
                     bin = b.draw(&mut rng);
                     cond.extend(b.inputs(bin));
@@ -938,22 +1193,38 @@ impl Sarm {
                         .flat_map(|&x| [f32::from(u8::from(x > 0.0)), enc(x)]),
                 );
                 let xo = run(&outer, &cond);
-                let mut img = vec![0f32; p];
+                let mut img = vec![0f64; p];
                 for (&pix, &x) in self.order.iter().zip(xi.iter().chain(&xo)) {
-                    img[pix] = x as f32;
+                    img[pix] = x;
                 }
-                (img, rec, bin)
+                let total = total.unwrap_or_else(|| img.iter().sum());
+                let scaled = match self.totals {
+                    Some(_) => scale_shape(&img, total),
+                    None => img.iter().map(|&x| x as f32).collect(),
+                };
+                let quantised = if record { img } else { Vec::new() };
+                Draw {
+                    image: scaled,
+                    record: rec,
+                    bin,
+                    quantised,
+                    total,
+                }
             })
             .collect();
         let mut out = Sampled {
             images: Vec::with_capacity(count * p),
             records: Vec::new(),
             bins: Vec::new(),
+            quantised: Vec::new(),
+            totals: Vec::new(),
         };
-        for (img, rec, bin) in per {
-            out.images.extend(img);
-            out.records.push(rec);
-            out.bins.push(bin);
+        for d in per {
+            out.images.extend(d.image);
+            out.records.push(d.record);
+            out.bins.push(d.bin);
+            out.quantised.extend(d.quantised);
+            out.totals.push(d.total);
         }
         Ok(out)
     }
@@ -1040,6 +1311,10 @@ mod tests {
                 &x,
             );
         }
+        let totals = Totals::fit(&x, 36).unwrap();
+        let shape_levels = fit_levels(&shapes(&x, 36), 8).unwrap();
+        let m = Sarm::factored(small(), shape_levels, totals, 4, &Device::Cpu).unwrap();
+        sampler_matches_dense(m, &x);
     }
 
     fn sampler_matches_dense(mut m: Sarm, x: &[f32]) {
@@ -1053,7 +1328,9 @@ mod tests {
         }
         let s = m.sample_recorded(5, 9, true).unwrap();
         let k = m.levels.len();
-        let t = m.inputs(&s.images, 5, Some(&s.bins)).unwrap();
+        let t = m
+            .inputs_quantised(&s.quantised, &s.totals, Some(&s.bins))
+            .unwrap();
         let (li, pi) = m.inner.forward(&t.inner, t.running_inner.as_ref()).unwrap();
         let (lo, po) = m.outer.forward(&t.outer, t.running_outer.as_ref()).unwrap();
         let flat = |l: Tensor, p: Tensor| -> Vec<Vec<f32>> {
@@ -1158,6 +1435,118 @@ mod tests {
         // the window pixel
         let bits = m.nll_bits(&x[..36]).unwrap()[0];
         assert!(bits > 2.0, "{bits}");
+    }
+
+    #[test]
+    fn totals_are_the_training_quantile_function() {
+        // six 4-pixel images with totals 5, 1, 0, 3, 2, 4 (the empty one counts)
+        let x: Vec<f32> = [5.0, 1.0, 0.0, 3.0, 2.0, 4.0]
+            .iter()
+            .flat_map(|&t: &f32| [t * 0.5, 0.0, t * 0.25, t * 0.25])
+            .collect();
+        let t = Totals::fit(&x, 4).unwrap();
+        assert_eq!(t.quantiles, vec![0.0, 1.0, 2.0, 3.0, 4.0, 5.0]);
+        // (no totals made up between the empty image and the smallest positive total)
+        for (u, want) in [
+            (0.0, 0.0),
+            (0.1, 0.0),
+            (0.3, 1.5),
+            (0.5, 2.5),
+            (0.9, 4.5),
+            (1.0, 5.0),
+        ] {
+            assert!((t.at(u) - want).abs() < 1e-12, "at({u}) = {}", t.at(u));
+        }
+        // more totals than quantiles: numpy's linear quantiles at k / 1000
+        let many: Vec<f32> = (0..2001).map(|i| (i as f32 * 0.5) + 1.0).collect();
+        let t = Totals::fit(&many, 1).unwrap();
+        assert_eq!(t.quantiles.len(), TOTALS_QUANTILES + 1);
+        assert_eq!(t.quantiles[1], 2.0);
+        assert_eq!(t.quantiles[1000], 1001.0);
+        let s = shapes(&x, 4);
+        for (img, raw) in s.chunks_exact(4).zip(x.chunks_exact(4)) {
+            let total: f32 = img.iter().sum();
+            if raw.iter().any(|&v| v > 0.0) {
+                assert!((total - 1.0).abs() < 1e-6, "{total}");
+                assert_eq!(img[0], 0.5);
+            } else {
+                assert_eq!(total, 0.0);
+            }
+        }
+        for bad in [vec![0f32; 8], vec![1.0, -1.0, 0.5, 0.5], vec![1.0; 7]] {
+            assert!(
+                matches!(Totals::fit(&bad, 4), Err(Error::Shape { .. })),
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn factored_total_draws_the_totals_and_conditions_the_shape() {
+        // 6 × 6 images, a quarter empty, the others with totals uniform in [3, 12): below 7.5
+        // pixel 0 holds 2/3 of the total and pixel 14 (in the window) 1/3, above the reverse
+        let mut rng = StdRng::seed_from_u64(5);
+        let mut x = vec![0f32; 256 * 36];
+        for img in x.chunks_exact_mut(36) {
+            if rng.random::<f64>() < 0.25 {
+                continue;
+            }
+            let t = rng.random_range(3.0..12.0f32);
+            let big = if t < 7.5 { 0 } else { 14 };
+            img[big] = t * 2.0 / 3.0;
+            img[14 - big] = t - img[big];
+        }
+        let totals = Totals::fit(&x, 36).unwrap();
+        let positive = &totals.quantiles[totals.quantiles.partition_point(|&t| t == 0.0)..];
+        let (lo, hi) = (positive[0], positive[positive.len() - 1]);
+        let lv = fit_levels(&shapes(&x, 36), 8).unwrap();
+        let bad = Totals {
+            quantiles: vec![2.0, 1.0],
+        };
+        assert!(matches!(
+            Sarm::factored(small(), lv.clone(), bad, 6, &Device::Cpu),
+            Err(Error::InvalidConfig {
+                field: "totals",
+                ..
+            })
+        ));
+        let mut m = Sarm::factored(small(), lv, totals, 6, &Device::Cpu).unwrap();
+        for _ in 0..600 {
+            m.step(&x).unwrap();
+        }
+        // quantising keeps each image's total
+        let q = m.quantise_images(&x).unwrap();
+        for (qi, xi) in q.chunks_exact(36).zip(x.chunks_exact(36)) {
+            let (tq, tx): (f32, f32) = (qi.iter().sum(), xi.iter().sum());
+            assert!((tq - tx).abs() <= 1e-5 * tx.max(1.0), "{tq} vs {tx}");
+        }
+        let s = m.sample(400, 7).unwrap();
+        let (mut empty, mut totals, mut right) = (0, Vec::new(), 0);
+        for img in s.chunks_exact(36) {
+            let total = f64::from(img.iter().sum::<f32>());
+            if total == 0.0 {
+                empty += 1;
+                continue;
+            }
+            assert!(
+                total >= lo * (1.0 - 1e-6) && total <= hi * (1.0 + 1e-6),
+                "total {total} outside [{lo}, {hi}]"
+            );
+            totals.push(total);
+            // the split follows the drawn total (a shape model blind to it would get half
+            // of them wrong)
+            let want = if total < 7.5 { 2.0 } else { 0.5 };
+            right +=
+                usize::from(img[14] > 0.0 && (f64::from(img[0] / img[14]) - want).abs() < 1e-3);
+        }
+        assert!((60..140).contains(&empty), "{empty} empty");
+        assert!(
+            right as f64 > 0.85 * totals.len() as f64,
+            "{right} of {}",
+            totals.len()
+        );
+        let mean = totals.iter().sum::<f64>() / totals.len() as f64;
+        assert!((mean - 7.5).abs() < 0.6, "{mean}");
     }
 
     #[test]
