@@ -92,14 +92,21 @@ pub fn nearest_level(levels: &[f64], x: f64) -> usize {
     }
 }
 
-/// `log Φ(a)` for the standard normal CDF, with an asymptotic series below `a = −30` where
-/// `erfc` underflows.
+/// `log Φ(a)` for the standard normal CDF: `log(erfc(−a/√2) / 2)`, and below a per-type cut
+/// the asymptotic series `Φ(a) ≈ φ(a)/(−a) · (1 − a⁻² + 3a⁻⁴ − 15a⁻⁶ + 105a⁻⁸)`.
+///
+/// The cut sits where `erfc` is still a normal float and the series' first dropped term
+/// (945 a⁻¹⁰, absolute in the log) is negligible: `a = −30` in f64 (`erfc` underflows near
+/// `a = −38`; the term costs < 1e-14 relative), `a = −10` in f32 (`erfcf` leaves the normal
+/// range near `a = −13` and returns 0, so −∞, below `a ≈ −20`; the term is under f32 rounding).
 #[inline]
 fn log_ndtr<T: Real>(a: T) -> T {
-    if a < T::c(-30.0) {
-        let a2 = a * a;
-        T::c(-0.5) * a2 - (-a).ln() - T::c(LN_SQRT_2PI)
-            + (T::c(1.0) - T::c(1.0) / a2 + T::c(3.0) / (a2 * a2)).ln()
+    let cut = if T::DTYPE == DType::F32 { -10.0 } else { -30.0 };
+    if a < T::c(cut) {
+        let r = T::c(1.0) / (a * a);
+        let series =
+            T::c(1.0) - r * (T::c(1.0) - r * (T::c(3.0) - r * (T::c(15.0) - r * T::c(105.0))));
+        T::c(-0.5) / r - (-a).ln() - T::c(LN_SQRT_2PI) + series.ln()
     } else {
         (T::c(0.5) * (-a * T::c(std::f64::consts::FRAC_1_SQRT_2)).erfc()).ln()
     }
