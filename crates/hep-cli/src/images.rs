@@ -119,6 +119,11 @@ pub struct TrainOpts {
     /// the training totals. See `hep_models::sarm`, "Factored total".
     #[arg(long, conflicts_with = "sarm_budget")]
     sarm_shape: bool,
+    /// Hold the last N training images out of SARM's training as a validation set: after
+    /// every epoch their NLL is measured, and the weights of the epoch with the lowest one are
+    /// kept (early stopping without stopping; 0: train on all, keep the last epoch).
+    #[arg(long, default_value_t = 0)]
+    sarm_valid: usize,
     /// LAGAN size: `paper` or `small` (the paper's structure, narrower; for CPU runs).
     #[arg(long, default_value = "small")]
     lagan_size: String,
@@ -508,14 +513,37 @@ struct TrainOutcome {
     meta: Value,
     seconds: f64,
     final_loss: Option<f64>,
+    /// With `--sarm-valid`: the kept epoch and its validation NLL (bits per image).
+    best: Option<(usize, f64)>,
 }
 
-/// Trains `kind` on the training half; `log` receives `epoch,loss,seconds` lines.
+/// The first `n` training images of `d` (test half unchanged), for a validation hold-out.
+fn first_train_images(d: &ClassData, n: usize) -> ClassData {
+    ClassData {
+        kind: d.kind,
+        h: d.h,
+        w: d.w,
+        pixel: d.pixel,
+        train: d.train[..n * d.px()].to_vec(),
+        test: d.test.clone(),
+        pt_test: d.pt_test.clone(),
+        pt_train: d.pt_train[..n.min(d.pt_train.len())].to_vec(),
+    }
+}
+
+/// Mean NLL in bits per image of SARM on `images`.
+fn mean_bits(m: &Sarm, images: &[f32]) -> Result<f64> {
+    let b = m.nll_bits(images)?;
+    Ok(b.iter().sum::<f64>() / b.len() as f64)
+}
+
+/// Trains `kind` on the training half; `log` receives each epoch's number, mean loss, seconds
+/// and (with `--sarm-valid`) validation NLL in bits per image.
 fn train_model(
     kind: ModelKind,
     d: &ClassData,
     opts: &TrainOpts,
-    mut log: impl FnMut(usize, f64, f64) -> Result<()>,
+    mut log: impl FnMut(usize, f64, f64, Option<f64>) -> Result<()>,
 ) -> Result<TrainOutcome> {
     ensure!(
         opts.epochs > 0 && opts.batch > 0,
@@ -525,12 +553,32 @@ fn train_model(
         kind != ModelKind::Lagan,
         "LAGAN trains on both classes at once (train_lagan)"
     );
+    let nv = if kind == ModelKind::Sarm {
+        opts.sarm_valid
+    } else {
+        0
+    };
+    ensure!(
+        nv < d.n_train(),
+        "--sarm-valid {nv} leaves no training images (the training half has {})",
+        d.n_train()
+    );
+    // levels, totals and the weights see only the images that are not held out
+    let held;
+    let (d, valid) = if nv > 0 {
+        let n_fit = d.n_train() - nv;
+        held = first_train_images(d, n_fit);
+        (&held, &d.train[n_fit * d.px()..])
+    } else {
+        (d, &[][..])
+    };
     let meta = describe(kind, d, opts)?;
     let t0 = Instant::now();
     let mut model = build(kind, d, &meta, opts.seed)?;
     let px = d.px();
     let n = d.n_train();
     let mut final_loss = None;
+    let mut best: Option<(usize, f64, Weights)> = None;
     if !matches!(model, Trained::Independent(_)) {
         let batch = opts.batch.min(n);
         let steps = n / batch;
@@ -555,15 +603,52 @@ fn train_model(
             }
             let loss = sum / steps as f64;
             final_loss = Some(loss);
-            log(e, loss, te.elapsed().as_secs_f64())?;
+            let secs = te.elapsed().as_secs_f64();
+            let v = match &model {
+                Trained::Sarm(m) if nv > 0 => {
+                    let v = mean_bits(m, valid)?;
+                    if best.as_ref().is_none_or(|b| v < b.1) {
+                        best = Some((e, v, snapshot(m.vars())?));
+                    }
+                    Some(v)
+                }
+                _ => None,
+            };
+            log(e, loss, secs, v)?;
         }
+    }
+    if let (Some((_, _, weights)), Some(vars)) = (&best, model.vars()) {
+        restore(vars, weights)?;
     }
     Ok(TrainOutcome {
         model,
         meta,
         seconds: t0.elapsed().as_secs_f64(),
         final_loss,
+        best: best.map(|(e, v, _)| (e, v)),
     })
+}
+
+/// Copies of a model's weights, by name.
+type Weights = Vec<(String, Tensor)>;
+
+/// A copy of every weight in `vars`, by name.
+fn snapshot(vars: &candle_nn::VarMap) -> Result<Weights> {
+    let live = vars.data().lock().expect("VarMap lock poisoned");
+    live.iter()
+        .map(|(k, v)| Ok((k.clone(), v.as_tensor().copy()?)))
+        .collect()
+}
+
+/// Sets every weight in `vars` back to its copy in `weights`.
+fn restore(vars: &candle_nn::VarMap, weights: &Weights) -> Result<()> {
+    let live = vars.data().lock().expect("VarMap lock poisoned");
+    for (name, t) in weights {
+        live.get(name)
+            .with_context(|| format!("no weight {name} to restore"))?
+            .set(t)?;
+    }
+    Ok(())
 }
 
 fn save_model(dir: &Path, out: &TrainOutcome, meta: Value) -> Result<()> {
@@ -607,6 +692,7 @@ fn train_cmd(a: TrainArgs) -> Result<()> {
             meta: describe(a.model, &d, &a.opts)?,
             seconds: secs,
             final_loss: None,
+            best: None,
         };
         (out, log)
     } else {
@@ -619,8 +705,9 @@ fn train_cmd(a: TrainArgs) -> Result<()> {
             d.h,
             d.w
         );
-        let out = train_model(a.model, &d, &a.opts, |e, loss, s| {
-            println!("epoch {e}: loss {loss:.3} nats/image ({s:.1} s)");
+        let out = train_model(a.model, &d, &a.opts, |e, loss, s, v| {
+            let valid = v.map_or(String::new(), |v| format!(", validation {v:.2} bits/image"));
+            println!("epoch {e}: loss {loss:.3} nats/image{valid} ({s:.1} s)");
             log.push_str(&format!("{e},{loss},{s:.3}\n"));
             Ok(())
         })?;
@@ -640,6 +727,11 @@ fn train_cmd(a: TrainArgs) -> Result<()> {
     meta["epochs"] = json!(a.opts.epochs);
     meta["train_seconds"] = json!(out.seconds);
     meta["final_loss_nats"] = json!(out.final_loss);
+    if let Some((e, v)) = out.best {
+        meta["kept_epoch"] = json!(e);
+        meta["validation_nll_bits_per_image"] = json!(v);
+        println!("kept epoch {e} (validation NLL {v:.2} bits/image)");
+    }
     save_model(&a.out, &out, meta)?;
     println!("done in {:.1} s; model in {}", out.seconds, a.out.display());
     Ok(())
@@ -884,12 +976,16 @@ fn compare(a: CompareArgs) -> Result<()> {
                     meta: json!({}),
                     seconds: *secs,
                     final_loss: None,
+                    best: None,
                 },
                 _ => {
                     println!("{name}: training {} …", kind.name());
-                    train_model(kind, d, &a.opts, |e, loss, s| {
-                        if e == 1 || e % 5 == 0 || e == a.opts.epochs {
-                            println!("  epoch {e}: loss {loss:.3} nats/image ({s:.1} s)");
+                    train_model(kind, d, &a.opts, |e, loss, s, v| {
+                        if e == 1 || e % 5 == 0 || e == a.opts.epochs || v.is_some() {
+                            let valid = v.map_or(String::new(), |v| {
+                                format!(", validation {v:.2} bits/image")
+                            });
+                            println!("  epoch {e}: loss {loss:.3} nats/image{valid} ({s:.1} s)");
                         }
                         Ok(())
                     })?
@@ -915,6 +1011,11 @@ fn compare(a: CompareArgs) -> Result<()> {
             m["sampling_images_per_s"] = json!(rate);
             m["final_loss_nats"] = json!(out.final_loss);
             m["test_nll_bits_per_image"] = json!(bits);
+            if let Some((e, v)) = out.best {
+                m["kept_epoch"] = json!(e);
+                m["validation_nll_bits_per_image"] = json!(v);
+                println!("  kept epoch {e} (validation NLL {v:.2} bits/image)");
+            }
             md.push_str(&row(
                 kind.name(),
                 &m,
@@ -964,7 +1065,7 @@ fn compare(a: CompareArgs) -> Result<()> {
     }
     ensure!(!results.is_empty(), "no images with label 0 or 1");
     let header = format!(
-        "# Sparse images: {}\n\nCommand: `hepgen image compare --data {} --models {} --epochs {} --batch {} --levels {} --sarm-hidden {}{}{}{} --lagan-size {} --seed {}`\n\n(LAGAN: one class-conditional model trained on both classes; its training time is shared.)\n\n",
+        "# Sparse images: {}\n\nCommand: `hepgen image compare --data {} --models {} --epochs {} --batch {} --levels {} --sarm-hidden {}{}{}{}{} --lagan-size {} --seed {}`\n\n(LAGAN: one class-conditional model trained on both classes; its training time is shared.)\n\n",
         a.data
             .iter()
             .map(|p| p.display().to_string())
@@ -997,6 +1098,11 @@ fn compare(a: CompareArgs) -> Result<()> {
             " --sarm-shape"
         } else {
             ""
+        },
+        if a.opts.sarm_valid > 0 {
+            format!(" --sarm-valid {}", a.opts.sarm_valid)
+        } else {
+            String::new()
         },
         a.opts.lagan_size,
         a.opts.seed
@@ -1081,5 +1187,66 @@ mod tests {
             let (x, y): (f32, f32) = (x.iter().sum(), y.iter().sum());
             assert!((x - y).abs() < 1e-5 * x, "{x} vs {y}");
         }
+    }
+
+    /// `--sarm-valid`: the held-out images never reach training, every epoch reports their
+    /// NLL, and the model that comes back is the lowest-NLL epoch's (its NLL, recomputed after
+    /// the weights are restored, is the one recorded); too large a hold-out is an error.
+    #[test]
+    fn sarm_validation_keeps_the_best_epoch() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../datasets");
+        let parts = load_files(&[root.join("muon_noniso_1500.parquet")]).unwrap();
+        let d = class_data(&parts, 0).unwrap().unwrap();
+        let args = [
+            "x",
+            "--sarm-shape",
+            "--sarm-valid",
+            "150",
+            "--epochs",
+            "3",
+            "--sarm-hidden",
+            "32",
+            "--levels",
+            "8",
+            "--batch",
+            "100",
+        ];
+        let opts = Cli::parse_from(args).opts;
+        let mut seen = Vec::new();
+        let out = train_model(ModelKind::Sarm, &d, &opts, |e, _, _, v| {
+            seen.push((e, v.expect("a validation NLL every epoch")));
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(seen.len(), 3);
+        let (e, v) = out.best.expect("a kept epoch");
+        let min = seen.iter().map(|s| s.1).fold(f64::INFINITY, f64::min);
+        assert_eq!((e, v), *seen.iter().find(|s| s.1 == min).unwrap());
+        let Trained::Sarm(m) = &out.model else {
+            panic!("not a SARM");
+        };
+        let valid = &d.train[(d.n_train() - 150) * d.px()..];
+        assert_eq!(mean_bits(m, valid).unwrap(), v);
+        // a snapshot survives a further training step and brings the NLL back exactly
+        let Trained::Sarm(mut m) = out.model else {
+            panic!("not a SARM");
+        };
+        let kept = snapshot(m.vars()).unwrap();
+        m.step(&d.train[..100 * d.px()]).unwrap();
+        assert_ne!(mean_bits(&m, valid).unwrap(), v);
+        restore(m.vars(), &kept).unwrap();
+        assert_eq!(mean_bits(&m, valid).unwrap(), v);
+        // the levels were fitted without the held-out images
+        let fit = first_train_images(&d, d.n_train() - 150);
+        assert_eq!(
+            out.meta["levels"],
+            json!(fit_levels(&shapes(&fit.train, fit.px()), 8).unwrap())
+        );
+        let mut too_many = Cli::parse_from(args).opts;
+        too_many.sarm_valid = d.n_train();
+        let err = train_model(ModelKind::Sarm, &d, &too_many, |_, _, _, _| Ok(()))
+            .err()
+            .expect("an error");
+        assert!(err.to_string().contains("--sarm-valid"), "{err}");
     }
 }
